@@ -21,7 +21,9 @@ type Error struct {
 	Details  []any
 }
 
-func (e *Error) Error() string { return fmt.Sprintf("%d %s: %s", e.HTTPCode, http.StatusText(e.HTTPCode), e.Message) }
+func (e *Error) Error() string {
+	return fmt.Sprintf("%d %s: %s", e.HTTPCode, http.StatusText(e.HTTPCode), e.Message)
+}
 
 // StatusCode is the HTTP status the error is answered with.
 func (e *Error) StatusCode() int { return e.HTTPCode }
@@ -33,18 +35,28 @@ func New(httpCode int, format string, args ...any) *Error {
 
 // The constructors name the gRPC status, as the Skyflow API does.
 
-func InvalidArgument(format string, args ...any) *Error { return New(http.StatusBadRequest, format, args...) }
-func Unauthenticated(format string, args ...any) *Error { return New(http.StatusUnauthorized, format, args...) }
+func InvalidArgument(format string, args ...any) *Error {
+	return New(http.StatusBadRequest, format, args...)
+}
+func Unauthenticated(format string, args ...any) *Error {
+	return New(http.StatusUnauthorized, format, args...)
+}
 func PermissionDenied(format string, args ...any) *Error {
 	return New(http.StatusForbidden, format, args...)
 }
-func NotFound(format string, args ...any) *Error      { return New(http.StatusNotFound, format, args...) }
-func AlreadyExists(format string, args ...any) *Error { return New(http.StatusConflict, format, args...) }
+func NotFound(format string, args ...any) *Error { return New(http.StatusNotFound, format, args...) }
+func AlreadyExists(format string, args ...any) *Error {
+	return New(http.StatusConflict, format, args...)
+}
 func ResourceExhausted(format string, args ...any) *Error {
 	return New(http.StatusTooManyRequests, format, args...)
 }
-func Internal(format string, args ...any) *Error    { return New(http.StatusInternalServerError, format, args...) }
-func Unavailable(format string, args ...any) *Error { return New(http.StatusServiceUnavailable, format, args...) }
+func Internal(format string, args ...any) *Error {
+	return New(http.StatusInternalServerError, format, args...)
+}
+func Unavailable(format string, args ...any) *Error {
+	return New(http.StatusServiceUnavailable, format, args...)
+}
 
 // GRPCCode is the gRPC status code that matches an HTTP status.
 func GRPCCode(httpCode int) int {

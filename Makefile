@@ -1,0 +1,41 @@
+# Skyflow: the two commands a newcomer needs are `make run` and `make test`.
+# Both install what is missing (PostgreSQL, Redis from the OS packages) and
+# never need a container engine.
+
+GO        ?= go
+BIN       := bin
+SKYFLOW   := $(BIN)/skyflow
+TEST_FLAGS ?= -race -timeout 20m
+
+.PHONY: run test bench vet build migrate fuzz clean
+
+## run: the whole platform locally; the gateway on http://localhost:8080
+run: build
+	exec $(SKYFLOW) dev
+
+## test: vet, then every test (unit, integration, end-to-end) against private PostgreSQL and Redis
+test: build
+	$(GO) vet ./...
+	$(SKYFLOW) deps run -- $(GO) test $(TEST_FLAGS) ./...
+
+## bench: the benchmarks under tests/ (figures as ratios against in-run baselines)
+bench: build
+	$(SKYFLOW) deps run -- $(GO) test -run '^$$' -bench . -benchtime 2s -timeout 20m ./tests/...
+
+## fuzz: a short fuzzing pass over every parser
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzStructuredEvent -fuzztime 30s ./shared/host/
+
+## migrate: apply the database migrations to DATABASE_URL
+migrate: build
+	$(SKYFLOW) migrate
+
+build:
+	@mkdir -p $(BIN)
+	$(GO) build -o $(SKYFLOW) ./cmd/skyflow
+
+vet:
+	$(GO) vet ./...
+
+clean:
+	rm -rf $(BIN)

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/skyflow-oss/skyflow/local/deps"
+)
+
+// runDeps is `skyflow deps run -- CMD…`: private PostgreSQL and Redis
+// around one command, the way `make test` runs the test suite.
+func runDeps(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("deps", flag.ContinueOnError)
+	dir := fs.String("dir", "", "where the private instances live (default: <repo>/.dev)")
+	if len(args) == 0 || args[0] != "run" {
+		return errors.New("usage: skyflow deps run [-dir DIR] -- CMD [ARG…]")
+	}
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	cmdline := fs.Args()
+	if len(cmdline) == 0 {
+		return errors.New("usage: skyflow deps run [-dir DIR] -- CMD [ARG…]: no command given")
+	}
+	if *dir == "" {
+		root, err := projectRoot()
+		if err != nil {
+			return err
+		}
+		*dir = filepath.Join(root, ".dev")
+	}
+	if err := deps.EnsureInstalled(ctx, os.Stderr); err != nil {
+		return err
+	}
+	pg, err := deps.StartPostgres(ctx, filepath.Join(*dir, "postgres"), os.Stderr)
+	if err != nil {
+		return err
+	}
+	defer stopQuietly("PostgreSQL", pg.Stop)
+	rd, err := deps.StartRedis(ctx, filepath.Join(*dir, "redis"), os.Stderr)
+	if err != nil {
+		return err
+	}
+	defer stopQuietly("Redis", rd.Stop)
+	fmt.Fprintf(os.Stderr, "skyflow: PostgreSQL on 127.0.0.1:%d, Redis on 127.0.0.1:%d\n", pg.Port, rd.Port)
+
+	cmd := exec.Command(cmdline[0], cmdline[1:]...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	cmd.Env = append(os.Environ(),
+		"SKYFLOW_TEST_DATABASE_URL="+pg.AdminURL,
+		"SKYFLOW_TEST_REDIS_URL="+rd.URL,
+	)
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting %s: %w", cmdline[0], err)
+	}
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+	select {
+	case err = <-waited:
+	case <-ctx.Done():
+		// The terminal's Ctrl-C reached the child too; give it time to end.
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case err = <-waited:
+		case <-time.After(30 * time.Second):
+			cmd.Process.Kill()
+			err = <-waited
+		}
+	}
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		return exitError(exit.ExitCode())
+	}
+	return err
+}
+
+func stopQuietly(what string, stop func(context.Context) error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := stop(ctx); err != nil {
+		fmt.Fprintf(os.Stderr, "skyflow: stopping %s: %v\n", what, err)
+	}
+}

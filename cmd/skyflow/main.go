@@ -1,0 +1,83 @@
+// Command skyflow is Skyflow's command line: the local platform (dev), the
+// database migrations (migrate), and the private PostgreSQL and Redis that
+// the tests run against (deps).
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+)
+
+const usage = `usage: skyflow <command> [flags]
+
+commands:
+  dev                     run the whole platform locally (what 'make run' does)
+  migrate [status]        apply (or list) the database migrations on DATABASE_URL
+  deps run -- CMD [ARG…]  start private PostgreSQL and Redis under .dev/, run CMD
+                          with SKYFLOW_TEST_DATABASE_URL and SKYFLOW_TEST_REDIS_URL,
+                          then stop them (what 'make test' does)
+
+Run 'skyflow <command> -h' for a command's flags.
+`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var err error
+	switch cmd, args := os.Args[1], os.Args[2:]; cmd {
+	case "dev":
+		err = runDev(ctx, args)
+	case "migrate":
+		err = runMigrate(ctx, args)
+	case "deps":
+		err = runDeps(ctx, args)
+	case "help", "-h", "--help":
+		fmt.Print(usage)
+	default:
+		fmt.Fprintf(os.Stderr, "skyflow: unknown command %q\n\n%s", cmd, usage)
+		os.Exit(2)
+	}
+	var exit exitError
+	if errors.As(err, &exit) {
+		os.Exit(int(exit))
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "skyflow:", err)
+		os.Exit(1)
+	}
+}
+
+// exitError carries a child command's exit status through to ours.
+type exitError int
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+// projectRoot is the directory of Skyflow's go.mod, found from the working
+// directory upwards: .dev/ and the manifests are relative to it.
+func projectRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		b, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+		if err == nil && strings.Contains(string(b), "module github.com/skyflow-oss/skyflow\n") {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("run skyflow inside the Skyflow repository (no go.mod of github.com/skyflow-oss/skyflow above the working directory)")
+		}
+		dir = parent
+	}
+}

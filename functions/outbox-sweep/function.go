@@ -1,0 +1,83 @@
+// Package main is the outbox-sweep function: it resends the outbox events
+// that a function committed but could not hand to the broker (the broker
+// was down, the process died between commit and send). A PingSource
+// triggers it every minute in the cluster; the local platform does the same
+// from the same manifest.
+package main
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/skyflow-oss/skyflow/shared/apierr"
+	"github.com/skyflow-oss/skyflow/shared/config"
+	"github.com/skyflow-oss/skyflow/shared/db"
+	"github.com/skyflow-oss/skyflow/shared/metrics"
+	"github.com/skyflow-oss/skyflow/shared/outbox"
+)
+
+// PingType is the type of the PingSource's events.
+const PingType = "dev.knative.sources.ping"
+
+// Function sweeps the outbox.
+type Function struct {
+	pool      *pgxpool.Pool
+	publisher *outbox.Publisher
+	// olderThan leaves alone events that their own function is still sending.
+	olderThan time.Duration
+}
+
+// New is called once per process.
+func New() *Function { return &Function{} }
+
+// Start connects (lazily) to the database and the broker.
+func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
+	env := config.FromMap(cfg)
+	dbURL := env.Required("DATABASE_URL", "the PostgreSQL database that holds the outbox")
+	sink := env.URL("K_SINK", "http", "https")
+	if sink == nil {
+		env.Required("K_SINK", "the broker ingress the events are sent to")
+	}
+	f.olderThan = env.Duration("OUTBOX_SWEEP_OLDER_THAN", 10*time.Second)
+	if err := env.Err(); err != nil {
+		return err
+	}
+	pool, err := db.Open(ctx, dbURL)
+	if err != nil {
+		return err
+	}
+	f.pool = pool
+	f.publisher, err = outbox.NewPublisher(pool, sink.String(),
+		outbox.WithLogger(slog.Default()), outbox.WithRegisterer(metrics.Registry))
+	return err
+}
+
+// Handle sweeps once per ping.
+func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, error) {
+	if e.Type() != PingType {
+		return nil, apierr.InvalidArgument("outbox-sweep handles %s events only.", PingType)
+	}
+	sent, err := f.publisher.Sweep(ctx, f.olderThan)
+	if err != nil {
+		return nil, err
+	}
+	if sent > 0 {
+		slog.InfoContext(ctx, "resent outbox events", "count", sent)
+	}
+	return nil, nil
+}
+
+// Ready reports whether the database answers.
+func (f *Function) Ready(ctx context.Context) (bool, error) {
+	return db.Ping(ctx, f.pool) == nil, nil
+}
+
+// Stop closes the pool.
+func (f *Function) Stop(ctx context.Context) error {
+	f.pool.Close()
+	return nil
+}
