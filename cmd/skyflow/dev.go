@@ -2,7 +2,65 @@ package main
 
 import (
 	"context"
-	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/skyflow-oss/skyflow/local/platform"
+	"github.com/skyflow-oss/skyflow/shared/logging"
 )
 
-func runDev(ctx context.Context, args []string) error { return errors.New("not yet") }
+// runDev is `skyflow dev` (`make run`): the whole platform on this machine
+// until Ctrl-C.
+func runDev(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
+	listen := fs.String("listen", envOr("SKYFLOW_LISTEN", "127.0.0.1:8080"), "address of the gateway (env SKYFLOW_LISTEN)")
+	idle := fs.Duration("idle", 30*time.Second, "scale-to-zero period: a function idle this long is stopped")
+	dir := fs.String("dir", "", "where local data lives (default <repo>/.dev)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	root, err := projectRoot()
+	if err != nil {
+		return err
+	}
+	log := logging.New(os.Stderr, "skyflow-dev", os.Getenv("LOG_LEVEL"))
+	cfg := platform.Config{
+		Root:        root,
+		DevDir:      *dir,
+		PublicAddr:  *listen,
+		IdleAfter:   *idle,
+		DatabaseURL: os.Getenv("DATABASE_URL"),
+		RedisURL:    os.Getenv("REDIS_URL"),
+		Logs:        os.Stderr,
+		Logger:      log,
+	}
+	if v := os.Getenv("KAFKA_BROKERS"); v != "" {
+		cfg.KafkaBrokers = strings.Split(v, ",")
+	}
+	fmt.Fprintln(os.Stderr, "skyflow: starting the local platform…")
+	p, err := platform.Start(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	p.WriteSummary(os.Stdout)
+	<-ctx.Done()
+	fmt.Fprintln(os.Stderr, "\nskyflow: stopping…")
+	stopCtx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := p.Close(stopCtx); err != nil {
+		slog.Error("stopping", "error", err)
+	}
+	fmt.Fprintln(os.Stderr, "skyflow: stopped")
+	return nil
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
