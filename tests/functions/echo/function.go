@@ -13,6 +13,7 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 
 	"github.com/skyflow-oss/skyflow/shared/apierr"
+	"github.com/skyflow-oss/skyflow/shared/config"
 )
 
 // Event types the test function understands.
@@ -24,10 +25,13 @@ const (
 	TypeFail   = "com.skyflow.test.fail"   // {"status":N}: answer with that HTTP error
 )
 
-// Function records every event it receives in RECORD_DIR (when set) and
-// behaves by event type.
+// Function records every event it handles in RECORD_DIR/<K_SERVICE>/ (when
+// RECORD_DIR is set) and behaves by event type. With FAIL_WITH_STATUS set,
+// it answers every event with that HTTP error and records nothing: a
+// subscriber that is down.
 type Function struct {
-	recordDir string
+	recordDir  string
+	failStatus int
 }
 
 // New is called once per process.
@@ -35,7 +39,14 @@ func New() *Function { return &Function{} }
 
 // Start reads the settings.
 func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
-	f.recordDir = cfg["RECORD_DIR"]
+	env := config.FromMap(cfg)
+	f.failStatus = env.Int("FAIL_WITH_STATUS", 0)
+	if dir := env.String("RECORD_DIR", ""); dir != "" {
+		f.recordDir = filepath.Join(dir, env.String("K_SERVICE", "echo"))
+	}
+	if err := env.Err(); err != nil {
+		return err
+	}
 	if f.recordDir != "" {
 		return os.MkdirAll(f.recordDir, 0o755)
 	}
@@ -44,6 +55,9 @@ func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
 
 // Handle answers one event.
 func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, error) {
+	if f.failStatus != 0 {
+		return nil, apierr.New(f.failStatus, "FAIL_WITH_STATUS is set.")
+	}
 	if err := f.record(e); err != nil {
 		return nil, err
 	}
@@ -80,7 +94,7 @@ func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 	return nil, nil
 }
 
-// record writes the event as JSON to RECORD_DIR/<id>.json; tests read them.
+// record writes the event as JSON to <record dir>/<id>.json; tests read them.
 func (f *Function) record(e event.Event) error {
 	if f.recordDir == "" {
 		return nil
