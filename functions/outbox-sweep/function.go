@@ -42,7 +42,7 @@ func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
 	if sink == nil {
 		env.Required("K_SINK", "the broker ingress the events are sent to")
 	}
-	f.olderThan = env.Duration("OUTBOX_SWEEP_OLDER_THAN", 10*time.Second)
+	f.olderThan = env.Duration("OUTBOX_SWEEP_OLDER_THAN", 30*time.Second)
 	if err := env.Err(); err != nil {
 		return err
 	}

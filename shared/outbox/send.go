@@ -1,0 +1,173 @@
+package outbox
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"slices"
+	"syscall"
+	"time"
+
+	"github.com/cloudevents/sdk-go/v2/binding"
+	cecontext "github.com/cloudevents/sdk-go/v2/context"
+	"github.com/cloudevents/sdk-go/v2/protocol"
+	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+	"github.com/jackc/pgx/v5"
+	"go.uber.org/zap"
+)
+
+// recordTimeout bounds writing send results, which happens even when the
+// caller's context has ended.
+const recordTimeout = 10 * time.Second
+
+// quiet replaces the SDK's fallback logger, which would log at will.
+var quiet = zap.NewNop().Sugar()
+
+// errUndecodable marks a stored event that no longer decodes.
+var errUndecodable = errors.New("stored event does not decode")
+
+// Failed sends are recorded in one of two ways. A first send, right after
+// commit or by Publish, leaves the row due at once: the next sweep retries
+// it. A failed resend by the sweep backs off: base * 2^(attempts-1), within
+// ±20% so that rows failed together spread out, and at most max.
+const (
+	dueNow = `
+		UPDATE outbox SET attempts = attempts + 1, last_error = $3, next_attempt_at = now()
+		WHERE source = $1 AND id = $2 AND sent_at IS NULL`
+	backOff = `
+		UPDATE outbox SET
+			attempts = attempts + 1,
+			last_error = $3,
+			next_attempt_at = now() + least(
+				$4::float8 * power(2, least(greatest(attempts - 1, 0), 30)) * (0.8 + 0.4 * random()),
+				$5::float8) * interval '1 millisecond'
+		WHERE source = $1 AND id = $2 AND sent_at IS NULL`
+)
+
+// deliver sends recs in order, stopping when ctx ends, and records in the
+// outbox what became of each: sent, failed, or not tried (due again at
+// once). byResend says the sweep is sending. It returns how many the sink
+// took, and an error naming those it did not.
+func (p *Publisher) deliver(ctx context.Context, recs []record, byResend bool) (sent int, failed error) {
+	if len(recs) == 0 {
+		return 0, nil
+	}
+	b := &pgx.Batch{}
+	var errs []error
+	for _, r := range recs {
+		if ctx.Err() != nil {
+			b.Queue(`UPDATE outbox SET next_attempt_at = now() WHERE source = $1 AND id = $2 AND sent_at IS NULL`,
+				r.source, r.id)
+			continue
+		}
+		if err := p.send(ctx, r); err != nil {
+			why := describe(err)
+			p.metrics.failed(r.typ)
+			p.opts.logger.LogAttrs(ctx, slog.LevelWarn, "outbox: send failed, left for the sweep",
+				slog.String("source", r.source), slog.String("id", r.id), slog.String("type", r.typ), slog.String("error", why))
+			errs = append(errs, fmt.Errorf("outbox: send %q from %q: %s", r.id, r.source, why))
+			if byResend {
+				b.Queue(backOff, r.source, r.id, why, millis(p.opts.backoffBase), millis(p.opts.backoffMax))
+			} else {
+				b.Queue(dueNow, r.source, r.id, why)
+			}
+			continue
+		}
+		sent++
+		p.metrics.sent(r.typ, byResend)
+		b.Queue(`
+			UPDATE outbox SET sent_at = now(), attempts = attempts + 1, last_error = NULL
+			WHERE source = $1 AND id = $2 AND sent_at IS NULL`,
+			r.source, r.id)
+	}
+
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer cancel()
+	if err := p.pool.SendBatch(rctx, b).Close(); err != nil {
+		// The sink has the events; unmarked ones are sent again later and
+		// dropped by consumers as duplicates.
+		p.opts.logger.LogAttrs(ctx, slog.LevelWarn, "outbox: recording send results failed", slog.String("error", err.Error()))
+		errs = append(errs, fmt.Errorf("outbox: record send results: %w", err))
+	}
+	return sent, errors.Join(errs...)
+}
+
+// send POSTs one stored event to the sink in binary content mode.
+func (p *Publisher) send(ctx context.Context, r record) error {
+	e, err := decode(r.payload)
+	if err != nil {
+		return errUndecodable
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.opts.requestTimeout)
+	defer cancel()
+	ctx = binding.WithForceBinary(cecontext.WithLogger(ctx, quiet))
+	if res := p.client.Send(ctx, e); !protocol.IsACK(res) {
+		return res
+	}
+	return nil
+}
+
+// describe reduces a send error to a short text fit for logs and last_error:
+// a status code or a transport condition. The SDK's errors quote the sink's
+// response body, which might echo the event, so they are never kept whole.
+func describe(err error) string {
+	var res *cehttp.Result
+	var dnsErr *net.DNSError
+	var netErr net.Error
+	switch {
+	case errors.As(err, &res):
+		return fmt.Sprintf("http status %d", res.StatusCode)
+	case errors.Is(err, errUndecodable):
+		return errUndecodable.Error()
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused"
+	case errors.Is(err, syscall.ECONNRESET):
+		return "connection reset"
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "connection closed"
+	case errors.As(err, &dnsErr):
+		return "dns lookup failed"
+	case errors.As(err, &netErr) && netErr.Timeout():
+		return "timeout"
+	default:
+		return "transport error"
+	}
+}
+
+// scanRecords reads rows of (source, id, type, event, order) and returns the
+// records sorted by order.
+func scanRecords(rows pgx.Rows) ([]record, error) {
+	type ordered struct {
+		record
+		n int64
+	}
+	var out []ordered
+	var o ordered
+	_, err := pgx.ForEachRow(rows, []any{&o.source, &o.id, &o.typ, &o.payload, &o.n}, func() error {
+		out = append(out, o)
+		o = ordered{}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("outbox: read rows: %w", err)
+	}
+	slices.SortFunc(out, func(a, b ordered) int {
+		return cmp.Or(cmp.Compare(a.n, b.n), cmp.Compare(a.id, b.id))
+	})
+	recs := make([]record, len(out))
+	for i := range out {
+		recs[i] = out[i].record
+	}
+	return recs, nil
+}
+
+// millis renders d for SQL, which multiplies it by interval '1 millisecond'.
+func millis(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
