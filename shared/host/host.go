@@ -65,7 +65,7 @@ type LivenessReporter interface {
 // Settings are the host's own settings, read from the environment.
 type Settings struct {
 	Function     string        // K_SERVICE: the function's name, in logs and metrics
-	Addr         string        // ":"+PORT
+	Addr         string        // SKYFLOW_BIND_HOST:PORT; all interfaces unless the host is set
 	MaxBodyBytes int64         // SKYFLOW_MAX_EVENT_BYTES: larger events get 413
 	EventTimeout time.Duration // SKYFLOW_EVENT_TIMEOUT: deadline of one Handle call
 	DrainTimeout time.Duration // SKYFLOW_DRAIN_TIMEOUT: how long SIGTERM waits for events in flight
@@ -76,7 +76,8 @@ type Settings struct {
 func LoadSettings(env *config.Env) (Settings, error) {
 	s := Settings{
 		Function:     env.String("K_SERVICE", filepath.Base(os.Args[0])),
-		Addr:         ":" + fmt.Sprint(env.Int("PORT", 8080)),
+		// The local platform binds functions to loopback; in a pod, all interfaces.
+		Addr:         net.JoinHostPort(env.String("SKYFLOW_BIND_HOST", ""), fmt.Sprint(env.Int("PORT", 8080))),
 		MaxBodyBytes: int64(env.Int("SKYFLOW_MAX_EVENT_BYTES", 4<<20)),
 		EventTimeout: env.Duration("SKYFLOW_EVENT_TIMEOUT", 60*time.Second),
 		DrainTimeout: env.Duration("SKYFLOW_DRAIN_TIMEOUT", 30*time.Second),

@@ -1,0 +1,377 @@
+// Package platform is the local platform behind `make run`: the embedded
+// default of everything Skyflow runs on in a cluster, started from the same
+// manifests. It starts (or connects to) PostgreSQL, Redis and Kafka, applies
+// the migrations, builds the functions, runs each as its own process with
+// scale to zero, and runs the broker, the triggers and the ping sources.
+//
+// It is an emulator for development and tests; it never replaces Knative in
+// production.
+package platform
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/skyflow-oss/skyflow/local/broker"
+	"github.com/skyflow-oss/skyflow/local/deps"
+	"github.com/skyflow-oss/skyflow/local/kafka"
+	"github.com/skyflow-oss/skyflow/local/manifest"
+	"github.com/skyflow-oss/skyflow/local/ping"
+	"github.com/skyflow-oss/skyflow/local/supervisor"
+	"github.com/skyflow-oss/skyflow/shared/db/migrate"
+)
+
+// DefaultBroker is the Broker whose ingress every function gets as K_SINK.
+const DefaultBroker = "default"
+
+// Config says what to run. Zero values mean the embedded defaults.
+type Config struct {
+	// Root is the repository: functions are built there.
+	Root string
+	// DevDir holds the private PostgreSQL, Redis and Kafka data and the
+	// built binaries (default Root/.dev).
+	DevDir string
+	// Manifests are the directories of Knative manifests (default
+	// Root/knative and Root/eventing).
+	Manifests []string
+	// PublicAddr is where the public Service (the gateway) listens
+	// (default 127.0.0.1:8080).
+	PublicAddr string
+	// IdleAfter is the default scale-to-zero period (default 30s).
+	IdleAfter time.Duration
+	// DatabaseURL and RedisURL name external servers instead of the
+	// private ones under DevDir.
+	DatabaseURL, RedisURL string
+	// KafkaBrokers names a real Kafka cluster instead of the embedded one.
+	KafkaBrokers []string
+	// FunctionEnv is added to every function's environment.
+	FunctionEnv map[string]string
+	// Logs receives the functions' output, prefixed by name (default stderr).
+	Logs io.Writer
+	// Logger receives the platform's own log (default slog.Default()).
+	Logger *slog.Logger
+}
+
+// Platform is a running local platform.
+type Platform struct {
+	cfg                   Config
+	log                   *slog.Logger
+	set                   *manifest.Set
+	postgres              *deps.Postgres
+	redis                 *deps.Redis
+	databaseURL, redisURL string
+	kafka                 *kafka.Cluster
+	broker                *broker.Broker
+	supervisor            *supervisor.Supervisor
+	admin                 *http.Server
+	adminURL              string
+	stopRun               context.CancelFunc
+	stopPing              context.CancelFunc
+	pingDone              chan struct{}
+	closers               []func(context.Context) error
+}
+
+// Start brings the platform up, or returns an error that says what to fix
+// (an invalid manifest names its file and field) and leaves nothing running.
+func Start(ctx context.Context, cfg Config) (_ *Platform, err error) {
+	cfg = withDefaults(cfg)
+	p := &Platform{cfg: cfg, log: cfg.Logger}
+	defer func() {
+		if err != nil {
+			p.Close(context.WithoutCancel(ctx))
+		}
+	}()
+	// Manifests first: a mistake there must stop us before anything starts.
+	if p.set, err = manifest.Load(cfg.Manifests...); err != nil {
+		return nil, fmt.Errorf("the manifests are not valid:\n%w", err)
+	}
+	if err := p.startStores(ctx); err != nil {
+		return nil, err
+	}
+	if err := p.startEventing(ctx); err != nil {
+		return nil, err
+	}
+	if err := p.startFunctions(ctx); err != nil {
+		return nil, err
+	}
+	// The dispatchers live until Close, not until the start-up deadline.
+	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
+	p.stopRun = stopRun
+	if err := p.broker.Start(runCtx); err != nil {
+		return nil, err
+	}
+	if err := p.supervisor.Start(ctx); err != nil {
+		return nil, err
+	}
+	p.startPingSources()
+	return p, p.startAdmin()
+}
+
+func withDefaults(cfg Config) Config {
+	if cfg.DevDir == "" {
+		cfg.DevDir = filepath.Join(cfg.Root, ".dev")
+	}
+	if len(cfg.Manifests) == 0 {
+		cfg.Manifests = []string{filepath.Join(cfg.Root, "knative"), filepath.Join(cfg.Root, "eventing")}
+	}
+	if cfg.PublicAddr == "" {
+		cfg.PublicAddr = "127.0.0.1:8080"
+	}
+	if cfg.IdleAfter == 0 {
+		cfg.IdleAfter = supervisor.DefaultIdleAfter
+	}
+	if cfg.Logs == nil {
+		cfg.Logs = os.Stderr
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return cfg
+}
+
+// startStores starts PostgreSQL and Redis (or takes the external ones) and
+// applies the migrations: functions never migrate on a cold start.
+func (p *Platform) startStores(ctx context.Context) error {
+	p.databaseURL, p.redisURL = p.cfg.DatabaseURL, p.cfg.RedisURL
+	if p.databaseURL == "" || p.redisURL == "" {
+		if err := deps.EnsureInstalled(ctx, p.cfg.Logs); err != nil {
+			return err
+		}
+	}
+	if p.databaseURL == "" {
+		pg, err := deps.StartPostgres(ctx, filepath.Join(p.cfg.DevDir, "postgres"), p.cfg.Logs)
+		if err != nil {
+			return err
+		}
+		p.postgres, p.databaseURL = pg, pg.URL
+		p.closers = append(p.closers, pg.Stop)
+	}
+	if p.redisURL == "" {
+		rd, err := deps.StartRedis(ctx, filepath.Join(p.cfg.DevDir, "redis"), p.cfg.Logs)
+		if err != nil {
+			return err
+		}
+		p.redis, p.redisURL = rd, rd.URL
+		p.closers = append(p.closers, rd.Stop)
+	}
+	if _, err := migrate.Up(ctx, p.databaseURL, io.Discard); err != nil {
+		return fmt.Errorf("migrating the database: %w", err)
+	}
+	return nil
+}
+
+// startEventing starts Kafka (embedded unless external) and creates the
+// broker, whose ingress address the functions need as K_SINK.
+func (p *Platform) startEventing(ctx context.Context) error {
+	if len(p.cfg.KafkaBrokers) > 0 {
+		p.kafka = kafka.External(p.cfg.KafkaBrokers)
+	} else {
+		k, err := kafka.Start(ctx, filepath.Join(p.cfg.DevDir, "kafka"), p.log)
+		if err != nil {
+			return err
+		}
+		p.kafka = k
+	}
+	b, err := broker.New(broker.Config{
+		Set:        p.set,
+		Seeds:      p.kafka.Seeds(),
+		Resolve:    p.resolve,
+		Listen:     "127.0.0.1:0",
+		Logger:     p.log,
+		Registerer: platformMetrics,
+	})
+	if err != nil {
+		return err
+	}
+	p.broker = b
+	return nil
+}
+
+// startFunctions builds every function and opens its stable address.
+func (p *Platform) startFunctions(ctx context.Context) error {
+	binDir := filepath.Join(p.cfg.DevDir, "bin")
+	start := time.Now()
+	if err := supervisor.Build(ctx, p.set.Services, binDir, p.cfg.Logs); err != nil {
+		return err
+	}
+	p.log.Info("functions built", "count", len(p.set.Services), "ms", time.Since(start).Milliseconds())
+	env := map[string]string{
+		"DATABASE_URL": p.databaseURL,
+		"REDIS_URL":    p.redisURL,
+		"K_SINK":       p.SinkURL(),
+		// Only the supervisor's fronts are reachable; processes stay on loopback.
+		"SKYFLOW_BIND_HOST": "127.0.0.1",
+	}
+	for _, k := range []string{"LOG_LEVEL", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"} {
+		if v := os.Getenv(k); v != "" {
+			env[k] = v
+		}
+	}
+	for k, v := range p.cfg.FunctionEnv {
+		env[k] = v
+	}
+	sup, err := supervisor.New(supervisor.Config{
+		Services:   p.set.Services,
+		BinDir:     binDir,
+		Env:        env,
+		Secrets:    p.secrets(),
+		PublicAddr: p.cfg.PublicAddr,
+		IdleAfter:  p.cfg.IdleAfter,
+		Logs:       p.cfg.Logs,
+		Logger:     p.log,
+	})
+	if err != nil {
+		return err
+	}
+	p.supervisor = sup
+	return nil
+}
+
+// secrets are the local values of the Secrets the manifests refer to.
+func (p *Platform) secrets() map[string]map[string]string {
+	return map[string]map[string]string{
+		"Secret/skyflow-postgres": {"url": p.databaseURL},
+		"Secret/skyflow-redis":    {"url": p.redisURL},
+	}
+}
+
+func (p *Platform) startPingSources() {
+	ctx, cancel := context.WithCancel(context.Background())
+	p.stopPing, p.pingDone = cancel, make(chan struct{})
+	go func() {
+		defer close(p.pingDone)
+		ping.Run(ctx, p.set.PingSources, p.resolve, http.DefaultClient, p.log)
+	}()
+}
+
+// resolve turns a manifest destination into a local URL: a Service is its
+// supervisor front, a Broker its ingress; a uri with a ref is a path on it.
+func (p *Platform) resolve(d manifest.Destination, namespace string) (*url.URL, error) {
+	if d.Ref == nil {
+		u, err := url.Parse(d.URI)
+		if err != nil || !u.IsAbs() {
+			return nil, fmt.Errorf("destination uri %q is not an absolute URL", d.URI)
+		}
+		return u, nil
+	}
+	var base *url.URL
+	switch d.Ref.Kind {
+	case "Service":
+		u, ok := p.supervisor.URL(d.Ref.Name)
+		if !ok {
+			return nil, fmt.Errorf("no Service %q", d.Ref.Name)
+		}
+		base = u
+	case "Broker":
+		ns := d.Ref.Namespace
+		if ns == "" {
+			ns = namespace
+		}
+		u, err := url.Parse(p.broker.IngressURL(ns, d.Ref.Name))
+		if err != nil {
+			return nil, err
+		}
+		base = u
+	default:
+		return nil, fmt.Errorf("cannot deliver to a %s", d.Ref.Kind)
+	}
+	if d.URI != "" {
+		return base.Parse(d.URI)
+	}
+	return base, nil
+}
+
+// SinkURL is the default Broker's ingress: the functions' K_SINK.
+func (p *Platform) SinkURL() string {
+	return p.broker.IngressURL(manifest.DefaultNamespace, DefaultBroker)
+}
+
+// ServiceURL is the stable address of a function.
+func (p *Platform) ServiceURL(name string) (*url.URL, bool) { return p.supervisor.URL(name) }
+
+// Status reports every function.
+func (p *Platform) Status() []supervisor.Status { return p.supervisor.Status() }
+
+// DatabaseURL is the database the functions use.
+func (p *Platform) DatabaseURL() string { return p.databaseURL }
+
+// KafkaSeeds are the Kafka bootstrap addresses.
+func (p *Platform) KafkaSeeds() []string { return p.kafka.Seeds() }
+
+// Manifests is what the platform runs.
+func (p *Platform) Manifests() *manifest.Set { return p.set }
+
+// AdminURL serves the platform's own /metrics (broker and triggers).
+func (p *Platform) AdminURL() string { return p.adminURL }
+
+// FirePing sends a PingSource's event now instead of at its next scheduled time.
+func (p *Platform) FirePing(ctx context.Context, name string) error {
+	for _, src := range p.set.PingSources {
+		if src.Name == name {
+			return ping.Fire(ctx, src, p.resolve, http.DefaultClient)
+		}
+	}
+	return fmt.Errorf("no PingSource %q", name)
+}
+
+// platformMetrics is the registry of the platform's own metrics.
+var platformMetrics = func() *prometheus.Registry {
+	r := prometheus.NewRegistry()
+	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return r
+}()
+
+func (p *Platform) startAdmin() error {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(platformMetrics, promhttp.HandlerOpts{}))
+	p.admin = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	p.adminURL = "http://" + ln.Addr().String()
+	go p.admin.Serve(ln)
+	return nil
+}
+
+// Close stops everything in reverse order: ping sources, functions
+// (draining in-flight events), broker, Kafka, Redis, PostgreSQL.
+func (p *Platform) Close(ctx context.Context) error {
+	var errs []error
+	if p.stopPing != nil {
+		p.stopPing()
+		<-p.pingDone
+	}
+	if p.admin != nil {
+		p.admin.Close()
+	}
+	if p.supervisor != nil {
+		errs = append(errs, p.supervisor.Close(ctx))
+	}
+	if p.broker != nil {
+		p.broker.Close()
+	}
+	if p.stopRun != nil {
+		p.stopRun()
+	}
+	if p.kafka != nil {
+		p.kafka.Close()
+	}
+	for i := len(p.closers) - 1; i >= 0; i-- {
+		errs = append(errs, p.closers[i](ctx))
+	}
+	return errors.Join(errs...)
+}
