@@ -78,6 +78,8 @@ func (f *Function) Ready(ctx context.Context) (bool, error) {
 
 // Stop closes the pool.
 func (f *Function) Stop(ctx context.Context) error {
-	f.pool.Close()
+	if f.pool != nil {
+		f.pool.Close()
+	}
 	return nil
 }

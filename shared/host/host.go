@@ -75,7 +75,7 @@ type Settings struct {
 // LoadSettings reads the settings from env, reporting every bad value.
 func LoadSettings(env *config.Env) (Settings, error) {
 	s := Settings{
-		Function:     env.String("K_SERVICE", filepath.Base(os.Args[0])),
+		Function: env.String("K_SERVICE", filepath.Base(os.Args[0])),
 		// The local platform binds functions to loopback; in a pod, all interfaces.
 		Addr:         net.JoinHostPort(env.String("SKYFLOW_BIND_HOST", ""), fmt.Sprint(env.Int("PORT", 8080))),
 		MaxBodyBytes: int64(env.Int("SKYFLOW_MAX_EVENT_BYTES", 4<<20)),
