@@ -5,7 +5,7 @@
 GO        ?= go
 BIN       := bin
 SKYFLOW   := $(BIN)/skyflow
-TEST_FLAGS ?= -race -timeout 20m
+TEST_FLAGS ?= -race -count=1 -timeout 20m
 
 .PHONY: run test bench vet build migrate fuzz clean
 
