@@ -47,3 +47,20 @@ func lockDir(ctx context.Context, dir string, w io.Writer) (unlock func(), err e
 		}
 	}
 }
+
+// claimDir makes dir absolute, creates it with mode perm and takes its lock:
+// the common start of StartPostgres and StartRedis.
+func claimDir(ctx context.Context, dir string, perm os.FileMode, log io.Writer) (abs string, unlock func(), err error) {
+	abs, err = filepath.Abs(dir)
+	if err != nil {
+		return "", nil, err
+	}
+	if err := os.MkdirAll(abs, perm); err != nil {
+		return "", nil, fmt.Errorf("deps: create %s: %w", abs, err)
+	}
+	unlock, err = lockDir(ctx, abs, log)
+	if err != nil {
+		return "", nil, err
+	}
+	return abs, unlock, nil
+}

@@ -41,14 +41,7 @@ type Postgres struct {
 // when missing. ctx bounds the start only; the server outlives it.
 func StartPostgres(ctx context.Context, dir string, log io.Writer) (*Postgres, error) {
 	log = orDiscard(log)
-	dir, err := filepath.Abs(dir)
-	if err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("deps: create %s: %w", dir, err)
-	}
-	unlock, err := lockDir(ctx, dir, log)
+	dir, unlock, err := claimDir(ctx, dir, 0o755, log)
 	if err != nil {
 		return nil, err
 	}

@@ -32,14 +32,7 @@ type Redis struct {
 // start only; the server outlives it.
 func StartRedis(ctx context.Context, dir string, log io.Writer) (*Redis, error) {
 	log = orDiscard(log)
-	dir, err := filepath.Abs(dir)
-	if err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("deps: create %s: %w", dir, err)
-	}
-	unlock, err := lockDir(ctx, dir, log)
+	dir, unlock, err := claimDir(ctx, dir, 0o700, log)
 	if err != nil {
 		return nil, err
 	}
