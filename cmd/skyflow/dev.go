@@ -47,7 +47,12 @@ func runDev(ctx context.Context, args []string) error {
 		return err
 	}
 	p.WriteSummary(os.Stdout)
-	<-ctx.Done()
+	var failure error
+	select {
+	case <-ctx.Done():
+	case why := <-p.StoreExited():
+		failure = fmt.Errorf("%s; the platform cannot run without it", why)
+	}
 	fmt.Fprintln(os.Stderr, "\nskyflow: stopping…")
 	stopCtx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -55,7 +60,7 @@ func runDev(ctx context.Context, args []string) error {
 		slog.Error("stopping", "error", err)
 	}
 	fmt.Fprintln(os.Stderr, "skyflow: stopped")
-	return nil
+	return failure
 }
 
 func envOr(name, def string) string {

@@ -294,6 +294,31 @@ func (p *Platform) resolve(d manifest.Destination, namespace string) (*url.URL, 
 	return base, nil
 }
 
+// StoreExited is closed with a reason when a private PostgreSQL or Redis
+// that this platform started exits on its own; nil when there is none.
+func (p *Platform) StoreExited() <-chan string {
+	var pg, rd <-chan struct{}
+	if p.postgres != nil {
+		pg = p.postgres.Done()
+	}
+	if p.redis != nil {
+		rd = p.redis.Done()
+	}
+	if pg == nil && rd == nil {
+		return nil
+	}
+	exited := make(chan string, 1)
+	go func() {
+		select {
+		case <-pg:
+			exited <- "PostgreSQL exited (see " + p.postgres.LogFile + ")"
+		case <-rd:
+			exited <- "Redis exited (see " + p.redis.LogFile + ")"
+		}
+	}()
+	return exited
+}
+
 // SinkURL is the default Broker's ingress: the functions' K_SINK.
 func (p *Platform) SinkURL() string {
 	return p.broker.IngressURL(manifest.DefaultNamespace, DefaultBroker)
