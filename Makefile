@@ -7,7 +7,13 @@ BIN       := bin
 SKYFLOW   := $(BIN)/skyflow
 TEST_FLAGS ?= -race -count=1 -timeout 20m
 
-.PHONY: run test bench vet build migrate fuzz clean
+# Deployment: ENV picks the overlay (knative/overlays/dev or prod); ko builds
+# and pushes one image per function to KO_DOCKER_REPO.
+ENV       ?= prod
+KO        ?= $(GO) run github.com/google/ko@v0.19.1
+KUBECTL   ?= kubectl
+
+.PHONY: run test bench vet build migrate fuzz clean manifests deploy
 
 ## run: the whole platform locally; the gateway on http://localhost:8080
 run: build
@@ -29,6 +35,16 @@ fuzz:
 ## migrate: apply the database migrations to DATABASE_URL
 migrate: build
 	$(SKYFLOW) migrate
+
+## manifests: render knative/ Services and eventing/ Triggers from every func.yaml
+manifests: build
+	$(SKYFLOW) manifests
+
+## deploy: build the function images with ko and apply the ENV overlay (needs KO_DOCKER_REPO and a kube context)
+deploy: build
+	$(SKYFLOW) manifests -check
+	@test -n "$$KO_DOCKER_REPO" || { echo "set KO_DOCKER_REPO to the registry the images go to (e.g. ghcr.io/you/skyflow)"; exit 1; }
+	$(KUBECTL) kustomize knative/overlays/$(ENV) | $(KO) resolve --base-import-paths -f - | $(KUBECTL) apply -f -
 
 build:
 	@mkdir -p $(BIN)
