@@ -59,6 +59,9 @@ func newHostMetrics(function string) *hostMetrics {
 			function:  function,
 		}
 		metrics.Registry.MustRegister(m.received, m.errors, m.panics, m.duration, m.inFlight)
+		// A series that appears on its first increment is invisible to
+		// increase(): start at 0 so the first panic can alert.
+		m.panics.WithLabelValues(function)
 		sharedMetrics = m
 	})
 	return sharedMetrics
