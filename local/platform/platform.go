@@ -215,10 +215,10 @@ func (p *Platform) startFunctions(ctx context.Context) error {
 		// Only the supervisor's fronts are reachable; processes stay on loopback.
 		"SKYFLOW_BIND_HOST": "127.0.0.1",
 	}
+	// The developer's settings win over the manifests' cluster values: an
+	// OTLP endpoint is the developer's collector, or none (empty disables).
 	for _, k := range []string{"LOG_LEVEL", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"} {
-		if v := os.Getenv(k); v != "" {
-			env[k] = v
-		}
+		env[k] = os.Getenv(k)
 	}
 	for k, v := range p.cfg.FunctionEnv {
 		env[k] = v
