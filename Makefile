@@ -23,6 +23,9 @@ run: build
 test: build
 	$(GO) vet ./...
 	$(SKYFLOW) deps run -- $(GO) test $(TEST_FLAGS) ./...
+	@# Knative's own validation of every manifest; its own module keeps
+	@# Knative's and Kubernetes' dependencies out of the function binaries.
+	cd knative/validate && $(GO) vet ./... && $(GO) test -count=1 ./...
 
 ## bench: the benchmarks under tests/ (figures as ratios against in-run baselines)
 bench: build

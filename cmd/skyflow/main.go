@@ -19,6 +19,8 @@ const usage = `usage: skyflow <command> [flags]
 commands:
   dev                     run the whole platform locally (what 'make run' does)
   migrate [status]        apply (or list) the database migrations on DATABASE_URL
+  manifests [-check]      render knative/ Services and eventing/ Triggers from every
+                          func.yaml (what 'make manifests' does); -check only compares
   deps run -- CMD [ARG…]  start private PostgreSQL and Redis under .dev/, run CMD
                           with SKYFLOW_TEST_DATABASE_URL and SKYFLOW_TEST_REDIS_URL,
                           then stop them (what 'make test' does)
@@ -41,6 +43,8 @@ func main() {
 		err = runMigrate(ctx, args)
 	case "deps":
 		err = runDeps(ctx, args)
+	case "manifests":
+		err = runManifests(ctx, args)
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 	default:
