@@ -245,6 +245,14 @@ func (p *Platform) secrets() map[string]map[string]string {
 	return map[string]map[string]string{
 		"Secret/skyflow-postgres": {"url": p.databaseURL},
 		"Secret/skyflow-redis":    {"url": p.redisURL},
+		// No Vault unless the developer names one (VAULT_ADDR): then the
+		// local master key under .dev/ is the key-encryption key.
+		"ConfigMap/skyflow-config": {
+			"vault-addr":        os.Getenv("VAULT_ADDR"),
+			"vault-role":        "skyflow-functions",
+			"vault-transit-key": "skyflow-kek",
+			"otlp-endpoint":     os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT"),
+		},
 	}
 }
 
