@@ -3,6 +3,7 @@ package validate
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -279,21 +280,31 @@ func triggers(t *testing.T, r *render) []*eventingv1.Trigger {
 	return out
 }
 
-// exactFilters is every exact match of a Trigger: the legacy attributes
-// filter and the exact dialect of the Subscriptions API filters.
-func exactFilters(tr *eventingv1.Trigger) map[string]string {
-	out := map[string]string{}
+// triggerFilters is what a Trigger filters on, in func.yaml's notation
+// (deploy.subscriptions[].filters): attribute -> value, where a value
+// ending in '*' is a prefix match. It reads the legacy spec.filter
+// attributes and the exact and prefix dialects of the Subscriptions API
+// filters (a list: all must match); ok is false when the Trigger uses
+// anything else, which no func.yaml subscription renders to.
+func triggerFilters(tr *eventingv1.Trigger) (out map[string]string, ok bool) {
+	out = map[string]string{}
 	if tr.Spec.Filter != nil {
 		for k, v := range tr.Spec.Filter.Attributes {
 			out[k] = v
 		}
 	}
 	for _, f := range tr.Spec.Filters {
+		if len(f.Suffix) > 0 || len(f.All) > 0 || len(f.Any) > 0 || f.Not != nil || f.CESQL != "" {
+			return nil, false
+		}
 		for k, v := range f.Exact {
 			out[k] = v
 		}
+		for k, v := range f.Prefix {
+			out[k] = v + "*"
+		}
 	}
-	return out
+	return out, true
 }
 
 func TestEverySubscriptionHasATrigger(t *testing.T) {
@@ -316,19 +327,13 @@ func TestEverySubscriptionHasATrigger(t *testing.T) {
 					if tr.Spec.Broker != broker {
 						continue
 					}
-					exact := exactFilters(tr)
-					matches := true
-					for k, v := range sub.Filters {
-						if exact[k] != v {
-							matches = false
-						}
-					}
-					if matches {
+					filters, ok := triggerFilters(tr)
+					if ok && maps.Equal(filters, sub.Filters) {
 						found = true
 					}
 				}
 				if !found {
-					t.Errorf("function %s: deploy.subscriptions[%d] (broker %s, filters %v) has no Trigger with subscriber Service %s and those filters",
+					t.Errorf("function %s: deploy.subscriptions[%d] (broker %s, filters %v) has no Trigger with subscriber Service %s and exactly those filters ('*' at the end: a prefix filter)",
 						f.Dir, i, broker, sub.Filters, f.Name)
 				}
 			}
@@ -587,8 +592,16 @@ func TestProdGatewayMinScale(t *testing.T) {
 		t.Skipf("no %s Service yet", publicService)
 	}
 	v := svc.Spec.Template.Annotations["autoscaling.knative.dev/min-scale"]
-	if n, err := strconv.Atoi(v); err != nil || n < 2 {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 2 {
 		t.Errorf("Service %s: autoscaling.knative.dev/min-scale %q, want at least 2 in prod", publicService, v)
+	}
+	// The prod overlay's patch sets 2: it must not lower what func.yaml asks for.
+	for _, f := range functions(t) {
+		if f.Name == publicService && f.Deploy.Options.Scale.Min != nil && *f.Deploy.Options.Scale.Min > n {
+			t.Errorf("Service %s: min-scale %d in prod, but functions/%s/func.yaml asks for %d: raise the prod overlay's patch",
+				publicService, n, f.Dir, *f.Deploy.Options.Scale.Min)
+		}
 	}
 }
 
@@ -612,6 +625,76 @@ func TestLocalPlatformReadsTheRender(t *testing.T) {
 		}
 		if got, want := len(set.Brokers), len(r.all("eventing.knative.dev/v1", "Broker")); got != want {
 			t.Errorf("local/manifest read %d Brokers, the render has %d", got, want)
+		}
+	})
+}
+
+// handMadeSecrets are the Secrets an operator creates in namespace skyflow
+// before the first deploy (README, "Deploying to a cluster", step 1): they
+// hold credentials, so no manifest carries them.
+var handMadeSecrets = map[string][]string{
+	"skyflow-postgres": {"url"},
+	"skyflow-redis":    {"url"},
+}
+
+// Every ConfigMap a function reads is in the render with the keys it
+// reads, and every Secret is one the deployment guide tells to create: a
+// missing one leaves the pods in CreateContainerConfigError.
+func TestEveryConfigMapAndSecretExists(t *testing.T) {
+	eachOverlay(t, func(t *testing.T, r *render) {
+		for name, svc := range services(t, r) {
+			spec := svc.Spec.Template.Spec
+			configMap := func(where, cm, key string, optional *bool) {
+				if optional != nil && *optional {
+					return
+				}
+				data := r.configMap(t, svc.Namespace, cm)
+				if data == nil {
+					t.Errorf("Service %s: %s reads ConfigMap %s, which is not in the render", name, where, cm)
+				} else if _, ok := data[key]; key != "" && !ok {
+					t.Errorf("Service %s: %s reads key %q of ConfigMap %s, which has no such key", name, where, key, cm)
+				}
+			}
+			secret := func(where, s, key string, optional *bool) {
+				if optional != nil && *optional || r.find("", "Secret", svc.Namespace, s) != nil {
+					return
+				}
+				keys, ok := handMadeSecrets[s]
+				if !ok {
+					t.Errorf("Service %s: %s reads Secret %s, which is neither in the render nor in the deployment guide's list", name, where, s)
+				} else if key != "" && !slices.Contains(keys, key) {
+					t.Errorf("Service %s: %s reads key %q of Secret %s; the deployment guide creates only %v", name, where, key, s, keys)
+				}
+			}
+			for _, c := range spec.Containers {
+				for _, e := range c.Env {
+					if e.ValueFrom == nil {
+						continue
+					}
+					if ref := e.ValueFrom.ConfigMapKeyRef; ref != nil {
+						configMap("env "+e.Name, ref.Name, ref.Key, ref.Optional)
+					}
+					if ref := e.ValueFrom.SecretKeyRef; ref != nil {
+						secret("env "+e.Name, ref.Name, ref.Key, ref.Optional)
+					}
+				}
+				for _, from := range c.EnvFrom {
+					if ref := from.ConfigMapRef; ref != nil {
+						configMap("envFrom", ref.Name, "", ref.Optional)
+					}
+					if ref := from.SecretRef; ref != nil {
+						secret("envFrom", ref.Name, "", ref.Optional)
+					}
+				}
+			}
+			for _, v := range spec.Volumes {
+				if v.ConfigMap != nil {
+					configMap("volume "+v.Name, v.ConfigMap.Name, "", v.ConfigMap.Optional)
+				}
+				if v.Secret != nil {
+					secret("volume "+v.Name, v.Secret.SecretName, "", v.Secret.Optional)
+				}
+			}
 		}
 	})
 }
