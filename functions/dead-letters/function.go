@@ -63,22 +63,8 @@ func New() *Function {
 
 // Start connects (lazily) to the database and the broker.
 func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
-	env := config.FromMap(cfg)
-	dbURL := env.Required("DATABASE_URL", "the PostgreSQL database that keeps dead letters")
-	sink := env.URL("K_SINK", "http", "https")
-	if sink == nil {
-		env.Required("K_SINK", "the broker ingress that announcements are sent to")
-	}
-	if err := env.Err(); err != nil {
-		return err
-	}
-	pool, err := db.Open(ctx, dbURL)
-	if err != nil {
-		return err
-	}
-	f.pool = pool
-	f.publisher, err = outbox.NewPublisher(pool, sink.String(),
-		outbox.WithLogger(slog.Default()), outbox.WithRegisterer(metrics.Registry))
+	var err error
+	f.pool, f.publisher, err = outbox.Connect(ctx, config.FromMap(cfg))
 	return err
 }
 

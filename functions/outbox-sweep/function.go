@@ -16,7 +16,6 @@ import (
 	"github.com/skyflow-oss/skyflow/shared/apierr"
 	"github.com/skyflow-oss/skyflow/shared/config"
 	"github.com/skyflow-oss/skyflow/shared/db"
-	"github.com/skyflow-oss/skyflow/shared/metrics"
 	"github.com/skyflow-oss/skyflow/shared/outbox"
 )
 
@@ -37,22 +36,9 @@ func New() *Function { return &Function{} }
 // Start connects (lazily) to the database and the broker.
 func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
 	env := config.FromMap(cfg)
-	dbURL := env.Required("DATABASE_URL", "the PostgreSQL database that holds the outbox")
-	sink := env.URL("K_SINK", "http", "https")
-	if sink == nil {
-		env.Required("K_SINK", "the broker ingress the events are sent to")
-	}
 	f.olderThan = env.Duration("OUTBOX_SWEEP_OLDER_THAN", 30*time.Second)
-	if err := env.Err(); err != nil {
-		return err
-	}
-	pool, err := db.Open(ctx, dbURL)
-	if err != nil {
-		return err
-	}
-	f.pool = pool
-	f.publisher, err = outbox.NewPublisher(pool, sink.String(),
-		outbox.WithLogger(slog.Default()), outbox.WithRegisterer(metrics.Registry))
+	var err error
+	f.pool, f.publisher, err = outbox.Connect(ctx, env)
 	return err
 }
 

@@ -1,0 +1,38 @@
+package outbox
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/skyflow-oss/skyflow/shared/config"
+	"github.com/skyflow-oss/skyflow/shared/db"
+	skymetrics "github.com/skyflow-oss/skyflow/shared/metrics"
+)
+
+// Connect is the start of every function that publishes events: it reads
+// DATABASE_URL and K_SINK into env (after whatever the caller read there,
+// so every bad setting is reported at once) and returns a lazy pool and a
+// Publisher on it that logs to slog.Default and counts in metrics.Registry.
+func Connect(ctx context.Context, env *config.Env, opts ...Option) (*pgxpool.Pool, *Publisher, error) {
+	dbURL := env.Required("DATABASE_URL", "the PostgreSQL database")
+	sink := env.URL("K_SINK", "http", "https")
+	if sink == nil {
+		env.Required("K_SINK", "the broker ingress that events are sent to")
+	}
+	if err := env.Err(); err != nil {
+		return nil, nil, err
+	}
+	pool, err := db.Open(ctx, dbURL)
+	if err != nil {
+		return nil, nil, err
+	}
+	opts = append([]Option{WithLogger(slog.Default()), WithRegisterer(skymetrics.Registry)}, opts...)
+	publisher, err := NewPublisher(pool, sink.String(), opts...)
+	if err != nil {
+		pool.Close()
+		return nil, nil, err
+	}
+	return pool, publisher, nil
+}
