@@ -24,6 +24,7 @@ commands:
   deps run -- CMD [ARG…]  start private PostgreSQL and Redis under .dev/, run CMD
                           with SKYFLOW_TEST_DATABASE_URL and SKYFLOW_TEST_REDIS_URL,
                           then stop them (what 'make test' does)
+  audit verify            recompute the audit log's hash chain on DATABASE_URL
 
 Run 'skyflow <command> -h' for a command's flags.
 `
@@ -45,6 +46,8 @@ func main() {
 		err = runDeps(ctx, args)
 	case "manifests":
 		err = runManifests(ctx, args)
+	case "audit":
+		err = runAudit(ctx, args)
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 	default:
