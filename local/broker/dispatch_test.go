@@ -252,9 +252,12 @@ func TestUndeliveredEventsAreDeliveredAfterRestartingKafkaAndTheBroker(t *testin
 	sub.waitReceived(t, 2)
 	waitCommitted(t, c2, tr.ConsumerGroup(), 5)
 	quiet()
+	// Delivery is at least once: an attempt in flight when the first broker
+	// closed may land twice. What matters is that exactly the uncommitted
+	// events come back and none of the committed ones.
 	got := sub.ids()
 	slices.Sort(got)
-	if !slices.Equal(got, []string{"after-0", "after-1"}) {
+	if got = slices.Compact(got); !slices.Equal(got, []string{"after-0", "after-1"}) {
 		t.Fatalf("after the restart the subscriber got %v, want exactly the two undelivered events", got)
 	}
 }

@@ -25,7 +25,7 @@ import (
 const (
 	ns         = "skyflow"
 	brokerName = "default"
-	waitFor    = 5 * time.Second
+	waitFor    = 20 * time.Second // generous: CI runs every package at once on 2 cores
 )
 
 // testLogger writes to the test's output, so logs show with failures.
