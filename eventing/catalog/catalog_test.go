@@ -57,8 +57,8 @@ func TestValidateAcceptsConformingEventsAndRejectsOthers(t *testing.T) {
 	}
 	for name, e := range map[string]event.Event{
 		"extra data field (values must never ride along)": recorded(map[string]any{"source": "/x", "id": "1", "type": "t", "value": "4111111111111111"}),
-		"missing id in data": recorded(map[string]any{"source": "/x", "type": "t"}),
-		"status out of range": recorded(map[string]any{"source": "/x", "id": "1", "type": "t", "status": 42}),
+		"missing id in data":                              recorded(map[string]any{"source": "/x", "type": "t"}),
+		"status out of range":                             recorded(map[string]any{"source": "/x", "id": "1", "type": "t", "status": 42}),
 	} {
 		if err := Validate(e); err == nil {
 			t.Errorf("%s: accepted", name)

@@ -19,7 +19,6 @@ import (
 
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/skyflow-oss/skyflow/shared/apierr"
 	"github.com/skyflow-oss/skyflow/shared/config"
@@ -75,7 +74,7 @@ type Entry struct {
 
 // Function answers audit log queries.
 type Function struct {
-	pool *pgxpool.Pool
+	db.Lifecycle // Pool; Ready and Stop
 }
 
 // New is called once per process.
@@ -83,17 +82,9 @@ func New() *Function { return &Function{} }
 
 // Start connects (lazily) to the database.
 func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
-	env := config.FromMap(cfg)
-	dbURL := env.Required("DATABASE_URL", "the PostgreSQL database that keeps the audit log")
-	if err := env.Err(); err != nil {
-		return err
-	}
-	pool, err := db.Open(ctx, dbURL)
-	if err != nil {
-		return err
-	}
-	f.pool = pool
-	return nil
+	var err error
+	f.Pool, err = db.OpenFromEnv(ctx, config.FromMap(cfg))
+	return err
 }
 
 // query is a checked ListRequest.
@@ -246,7 +237,7 @@ func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 		return nil, err
 	}
 	sql, args := q.sql()
-	rows, err := f.pool.Query(ctx, sql, args...)
+	rows, err := f.Pool.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -281,17 +272,4 @@ func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 		return nil, err
 	}
 	return &reply, nil
-}
-
-// Ready reports whether the database answers.
-func (f *Function) Ready(ctx context.Context) (bool, error) {
-	return db.Ping(ctx, f.pool) == nil, nil
-}
-
-// Stop closes the pool.
-func (f *Function) Stop(ctx context.Context) error {
-	if f.pool != nil {
-		f.pool.Close()
-	}
-	return nil
 }

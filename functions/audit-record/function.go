@@ -16,7 +16,6 @@ import (
 
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/skyflow-oss/skyflow/shared/audit"
@@ -27,9 +26,9 @@ import (
 
 // Function records audit entries.
 type Function struct {
-	pool     *pgxpool.Pool
-	recorded *prometheus.CounterVec
-	types    *metrics.BoundedLabel
+	db.Lifecycle // Pool; Ready and Stop
+	recorded     *prometheus.CounterVec
+	types        *metrics.BoundedLabel
 }
 
 // New is called once per process.
@@ -47,17 +46,9 @@ func New() *Function {
 
 // Start connects (lazily) to the database.
 func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
-	env := config.FromMap(cfg)
-	dbURL := env.Required("DATABASE_URL", "the PostgreSQL database that keeps the audit log")
-	if err := env.Err(); err != nil {
-		return err
-	}
-	pool, err := db.Open(ctx, dbURL)
-	if err != nil {
-		return err
-	}
-	f.pool = pool
-	return nil
+	var err error
+	f.Pool, err = db.OpenFromEnv(ctx, config.FromMap(cfg))
+	return err
 }
 
 // Handle appends the event's entry in one transaction; a redelivery adds
@@ -68,7 +59,7 @@ func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 		seq      int64
 		appended bool
 	)
-	err := pgx.BeginFunc(ctx, f.pool, func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(ctx, f.Pool, func(tx pgx.Tx) error {
 		var err error
 		seq, appended, err = audit.Append(ctx, tx, entry)
 		return err
@@ -81,17 +72,4 @@ func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 		slog.DebugContext(ctx, "audit entry", "seq", seq, "id", entry.ID, "type", entry.Type)
 	}
 	return nil, nil
-}
-
-// Ready reports whether the database answers.
-func (f *Function) Ready(ctx context.Context) (bool, error) {
-	return db.Ping(ctx, f.pool) == nil, nil
-}
-
-// Stop closes the pool.
-func (f *Function) Stop(ctx context.Context) error {
-	if f.pool != nil {
-		f.pool.Close()
-	}
-	return nil
 }

@@ -14,7 +14,6 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/skyflow-oss/skyflow/shared/config"
@@ -42,10 +41,10 @@ type Recorded struct {
 
 // Function records dead letters.
 type Function struct {
-	pool      *pgxpool.Pool
-	publisher *outbox.Publisher
-	received  *prometheus.CounterVec
-	types     *metrics.BoundedLabel
+	db.Lifecycle // Pool; Ready and Stop
+	publisher    *outbox.Publisher
+	received     *prometheus.CounterVec
+	types        *metrics.BoundedLabel
 }
 
 // New is called once per process.
@@ -64,7 +63,7 @@ func New() *Function {
 // Start connects (lazily) to the database and the broker.
 func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
 	var err error
-	f.pool, f.publisher, err = outbox.Connect(ctx, config.FromMap(cfg))
+	f.Pool, f.publisher, err = outbox.Connect(ctx, config.FromMap(cfg))
 	return err
 }
 
@@ -122,17 +121,4 @@ func announce(rec Recorded) (event.Event, error) {
 func extension(e event.Event, name string) string {
 	v, _ := e.Extensions()[name].(string)
 	return v
-}
-
-// Ready reports whether the database answers.
-func (f *Function) Ready(ctx context.Context) (bool, error) {
-	return db.Ping(ctx, f.pool) == nil, nil
-}
-
-// Stop closes the pool.
-func (f *Function) Stop(ctx context.Context) error {
-	if f.pool != nil {
-		f.pool.Close()
-	}
-	return nil
 }

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/skyflow-oss/skyflow/shared/apierr"
 	"github.com/skyflow-oss/skyflow/shared/config"
@@ -24,8 +23,8 @@ const PingType = "dev.knative.sources.ping"
 
 // Function sweeps the outbox.
 type Function struct {
-	pool      *pgxpool.Pool
-	publisher *outbox.Publisher
+	db.Lifecycle // Pool; Ready and Stop
+	publisher    *outbox.Publisher
 	// olderThan leaves alone events that their own function is still sending.
 	olderThan time.Duration
 }
@@ -38,7 +37,7 @@ func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
 	env := config.FromMap(cfg)
 	f.olderThan = env.Duration("OUTBOX_SWEEP_OLDER_THAN", 30*time.Second)
 	var err error
-	f.pool, f.publisher, err = outbox.Connect(ctx, env)
+	f.Pool, f.publisher, err = outbox.Connect(ctx, env)
 	return err
 }
 
@@ -55,17 +54,4 @@ func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 		slog.InfoContext(ctx, "resent outbox events", "count", sent)
 	}
 	return nil, nil
-}
-
-// Ready reports whether the database answers.
-func (f *Function) Ready(ctx context.Context) (bool, error) {
-	return db.Ping(ctx, f.pool) == nil, nil
-}
-
-// Stop closes the pool.
-func (f *Function) Stop(ctx context.Context) error {
-	if f.pool != nil {
-		f.pool.Close()
-	}
-	return nil
 }

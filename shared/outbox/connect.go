@@ -16,15 +16,11 @@ import (
 // so every bad setting is reported at once) and returns a lazy pool and a
 // Publisher on it that logs to slog.Default and counts in metrics.Registry.
 func Connect(ctx context.Context, env *config.Env, opts ...Option) (*pgxpool.Pool, *Publisher, error) {
-	dbURL := env.Required("DATABASE_URL", "the PostgreSQL database")
 	sink := env.URL("K_SINK", "http", "https")
 	if sink == nil {
 		env.Required("K_SINK", "the broker ingress that events are sent to")
 	}
-	if err := env.Err(); err != nil {
-		return nil, nil, err
-	}
-	pool, err := db.Open(ctx, dbURL)
+	pool, err := db.OpenFromEnv(ctx, env)
 	if err != nil {
 		return nil, nil, err
 	}
