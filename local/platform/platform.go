@@ -31,6 +31,7 @@ import (
 	"github.com/skyflow-oss/skyflow/local/manifest"
 	"github.com/skyflow-oss/skyflow/local/ping"
 	"github.com/skyflow-oss/skyflow/local/supervisor"
+	"github.com/skyflow-oss/skyflow/shared/crypto/kek"
 	"github.com/skyflow-oss/skyflow/shared/db/migrate"
 )
 
@@ -219,6 +220,15 @@ func (p *Platform) startFunctions(ctx context.Context) error {
 	// OTLP endpoint is the developer's collector, or none (empty disables).
 	for _, k := range []string{"LOG_LEVEL", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"} {
 		env[k] = os.Getenv(k)
+	}
+	// No Vault named: the key-encryption key is the local master key,
+	// made on first run and kept with the rest of the platform's data.
+	if os.Getenv("VAULT_ADDR") == "" {
+		keyFile := filepath.Join(p.cfg.DevDir, "master.key")
+		if _, err := kek.EnsureKeyFile(keyFile); err != nil {
+			return err
+		}
+		env["SKYFLOW_MASTER_KEY_FILE"] = keyFile
 	}
 	for k, v := range p.cfg.FunctionEnv {
 		env[k] = v

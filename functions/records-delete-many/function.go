@@ -1,0 +1,46 @@
+// Package main is the records-delete-many function: it deletes several records of a table, all or none.
+// The gateway routes DELETE /v1/vaults/{vaultID}/{table} to it as a com.skyflow.vault.records.delete event
+// (the contract is in shared/request); it replies com.skyflow.vault.records.delete.response, whose
+// data is the HTTP response body.
+package main
+
+import (
+	"context"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/skyflow-oss/skyflow/shared/records"
+	"github.com/skyflow-oss/skyflow/shared/request"
+	"github.com/skyflow-oss/skyflow/shared/vaults"
+)
+
+// Event types and the source of replies and events.
+const (
+	RequestType = "com.skyflow.vault.records.delete"
+	ReplyType   = RequestType + ".response"
+	Source      = "/skyflow/functions/records-delete-many"
+)
+
+// Function is the records-delete-many operation.
+type Function struct {
+	vaults.Lifecycle // Start connects the backend; Ready and Stop
+}
+
+// New is called once per process.
+func New() *Function { return &Function{} }
+
+// Handle answers one request.
+func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, error) {
+	p, err := request.Accept(e, RequestType)
+	if err != nil {
+		return nil, err
+	}
+	var req records.DeleteManyRequest
+	if err := request.Decode(e, &req); err != nil {
+		return nil, err
+	}
+	res, err := records.New(f.Backend, Source).DeleteMany(ctx, p, request.Extension(e, request.ExtVaultID), request.Extension(e, request.ExtTable), req)
+	if err != nil {
+		return nil, err
+	}
+	return request.Reply(e, ReplyType, Source, res)
+}

@@ -1,0 +1,42 @@
+// Package main is the records-delete function: it deletes one record.
+// The gateway routes DELETE /v1/vaults/{vaultID}/{table}/{skyflow_id} to it as a com.skyflow.vault.record.delete event
+// (the contract is in shared/request); it replies com.skyflow.vault.record.delete.response, whose
+// data is the HTTP response body.
+package main
+
+import (
+	"context"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/skyflow-oss/skyflow/shared/records"
+	"github.com/skyflow-oss/skyflow/shared/request"
+	"github.com/skyflow-oss/skyflow/shared/vaults"
+)
+
+// Event types and the source of replies and events.
+const (
+	RequestType = "com.skyflow.vault.record.delete"
+	ReplyType   = RequestType + ".response"
+	Source      = "/skyflow/functions/records-delete"
+)
+
+// Function is the records-delete operation.
+type Function struct {
+	vaults.Lifecycle // Start connects the backend; Ready and Stop
+}
+
+// New is called once per process.
+func New() *Function { return &Function{} }
+
+// Handle answers one request.
+func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, error) {
+	p, err := request.Accept(e, RequestType)
+	if err != nil {
+		return nil, err
+	}
+	res, err := records.New(f.Backend, Source).Delete(ctx, p, request.Extension(e, request.ExtVaultID), request.Extension(e, request.ExtTable), request.Extension(e, request.ExtSkyflowID))
+	if err != nil {
+		return nil, err
+	}
+	return request.Reply(e, ReplyType, Source, res)
+}

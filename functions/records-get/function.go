@@ -1,0 +1,55 @@
+// Package main is the records-get function: it reads records of a table by skyflow ids, by column values, or page by page.
+// The gateway routes GET /v1/vaults/{vaultID}/{table} to it as a com.skyflow.vault.records.get event
+// (the contract is in shared/request); it replies com.skyflow.vault.records.get.response, whose
+// data is the HTTP response body.
+package main
+
+import (
+	"context"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/skyflow-oss/skyflow/shared/records"
+	"github.com/skyflow-oss/skyflow/shared/request"
+	"github.com/skyflow-oss/skyflow/shared/vaults"
+)
+
+// Event types and the source of replies and events.
+const (
+	RequestType = "com.skyflow.vault.records.get"
+	ReplyType   = RequestType + ".response"
+	Source      = "/skyflow/functions/records-get"
+)
+
+// Function is the records-get operation.
+type Function struct {
+	vaults.Lifecycle // Start connects the backend; Ready and Stop
+}
+
+// New is called once per process.
+func New() *Function { return &Function{} }
+
+// Handle answers one request.
+func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, error) {
+	p, err := request.Accept(e, RequestType)
+	if err != nil {
+		return nil, err
+	}
+	params, err := getParams(e)
+	if err != nil {
+		return nil, err
+	}
+	res, err := records.New(f.Backend, Source).Get(ctx, p, request.Extension(e, request.ExtVaultID), request.Extension(e, request.ExtTable), params)
+	if err != nil {
+		return nil, err
+	}
+	return request.Reply(e, ReplyType, Source, res)
+}
+
+// getParams reads the get's query parameters.
+func getParams(e event.Event) (records.GetParams, error) {
+	q, err := request.Query(e)
+	if err != nil {
+		return records.GetParams{}, err
+	}
+	return records.ParseGetParams(q)
+}

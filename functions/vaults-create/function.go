@@ -1,0 +1,41 @@
+// Package main is the vaults-create function: it creates a vault from a schema and an optional policy.
+// The gateway routes POST /v1/management/vaults to it as a com.skyflow.vault.create event
+// (the contract is in shared/request); it replies com.skyflow.vault.create.response, whose
+// data is the HTTP response body.
+package main
+
+import (
+	"context"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/skyflow-oss/skyflow/shared/request"
+	"github.com/skyflow-oss/skyflow/shared/vaults"
+)
+
+// Event types and the source of replies and events.
+const (
+	RequestType = "com.skyflow.vault.create"
+	ReplyType   = RequestType + ".response"
+	Source      = "/skyflow/functions/vaults-create"
+)
+
+// Function is the vaults-create operation.
+type Function struct {
+	vaults.Lifecycle // Start connects the backend; Ready and Stop
+}
+
+// New is called once per process.
+func New() *Function { return &Function{} }
+
+// Handle answers one request.
+func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, error) {
+	p, err := request.Accept(e, RequestType)
+	if err != nil {
+		return nil, err
+	}
+	res, err := vaults.NewManager(f.Backend, Source).Create(ctx, p, e.Data())
+	if err != nil {
+		return nil, err
+	}
+	return request.Reply(e, ReplyType, Source, res)
+}

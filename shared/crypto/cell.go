@@ -1,0 +1,55 @@
+package crypto
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+)
+
+// ErrCellMismatch is the error Open returns for any ciphertext that fails to
+// open: a wrong cell, a wrong key and tampering look the same, and the
+// error carries no data.
+var ErrCellMismatch = errors.New("crypto: ciphertext does not open for this cell")
+
+// Cell names where a value lives. Its fields are bound to the value's
+// ciphertext as associated data.
+type Cell struct {
+	VaultID, Table, Column, RecordID string
+}
+
+// associatedData encodes c unambiguously: each field is length-prefixed,
+// so no two different cells encode alike however their fields are split.
+func (c Cell) associatedData() []byte {
+	b := appendField(nil, "skyflow/cell/v1")
+	b = appendField(b, c.VaultID)
+	b = appendField(b, c.Table)
+	b = appendField(b, c.Column)
+	return appendField(b, c.RecordID)
+}
+
+// appendField appends s to b preceded by its length as a big-endian uint32.
+func appendField[S ~string | ~[]byte](b []byte, s S) []byte {
+	b = binary.BigEndian.AppendUint32(b, uint32(len(s)))
+	return append(b, s...)
+}
+
+// Seal encrypts plaintext for cell c with the primary values key.
+func (k *Keys) Seal(plaintext []byte, c Cell) ([]byte, error) {
+	a, _ := k.snapshot()
+	ct, err := a.Encrypt(plaintext, c.associatedData())
+	if err != nil {
+		return nil, fmt.Errorf("crypto: seal %s.%s: encryption failed", c.Table, c.Column)
+	}
+	return ct, nil
+}
+
+// Open decrypts a ciphertext Seal produced for the same cell c, with
+// whichever values key sealed it. Any failure is [ErrCellMismatch].
+func (k *Keys) Open(ciphertext []byte, c Cell) ([]byte, error) {
+	a, _ := k.snapshot()
+	pt, err := a.Decrypt(ciphertext, c.associatedData())
+	if err != nil {
+		return nil, ErrCellMismatch
+	}
+	return pt, nil
+}

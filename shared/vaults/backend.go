@@ -1,0 +1,63 @@
+package vaults
+
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/skyflow-oss/skyflow/shared/config"
+	"github.com/skyflow-oss/skyflow/shared/crypto/kek"
+	"github.com/skyflow-oss/skyflow/shared/db"
+	"github.com/skyflow-oss/skyflow/shared/outbox"
+)
+
+// Backend is what every vault function works on: the database, the vault
+// registry on it, and the outbox its events leave through.
+type Backend struct {
+	Pool      *pgxpool.Pool
+	Vaults    *Store
+	Publisher *outbox.Publisher
+}
+
+// Connect builds a Backend from a function's configuration: DATABASE_URL,
+// K_SINK and the key-encryption key (kek.FromEnv). Every bad setting is
+// reported at once, and the database is dialled lazily.
+func Connect(ctx context.Context, cfg map[string]string) (*Backend, error) {
+	env := config.FromMap(cfg)
+	k, kekErr := kek.FromEnv(env)
+	pool, publisher, err := outbox.Connect(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	if kekErr != nil {
+		pool.Close()
+		return nil, kekErr
+	}
+	return &Backend{Pool: pool, Vaults: NewStore(pool, k), Publisher: publisher}, nil
+}
+
+// Lifecycle is the start and end of a vault function. Embed it: Start
+// connects the Backend, and Ready and Stop come with it.
+type Lifecycle struct {
+	Backend *Backend
+}
+
+// Start connects the backend.
+func (l *Lifecycle) Start(ctx context.Context, cfg map[string]string) error {
+	b, err := Connect(ctx, cfg)
+	l.Backend = b
+	return err
+}
+
+// Ready reports whether the database answers.
+func (l *Lifecycle) Ready(ctx context.Context) (bool, error) {
+	return l.Backend != nil && db.Ping(ctx, l.Backend.Pool) == nil, nil
+}
+
+// Stop closes the database pool.
+func (l *Lifecycle) Stop(context.Context) error {
+	if l.Backend != nil {
+		l.Backend.Pool.Close()
+	}
+	return nil
+}
