@@ -173,7 +173,6 @@ func TestBatchWithContinueOnErrorAnswersEachOperation(t *testing.T) {
 	}
 }
 
-
 func TestUpsertUpdatesTheRecordHoldingTheUniqueValue(t *testing.T) {
 	f := setup(t)
 	first := f.insert("customers", map[string]any{"email": "u@example.org", "notes": "one"})
