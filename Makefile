@@ -31,9 +31,19 @@ test: build
 bench: build
 	$(SKYFLOW) deps run -- $(GO) test -run '^$$' -bench . -benchtime 2s -timeout 20m ./tests/...
 
-## fuzz: a short fuzzing pass over every parser
+## fuzz: a short fuzzing pass over every parser (FUZZTIME each)
+FUZZTIME ?= 30s
+FUZZ_TARGETS = \
+	./shared/host:FuzzStructuredEvent ./shared/request:FuzzDecode \
+	./shared/records:FuzzParseGetParams ./shared/sqlsubset:FuzzParse \
+	./shared/schema:FuzzDecode ./shared/schema:FuzzCoerce ./shared/crypto:FuzzOpen \
+	./shared/tokens:FuzzDeterministic ./shared/tokens:FuzzWellFormed \
+	./local/manifest:FuzzLoadDocument ./local/broker:FuzzRecordRoundTrip
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzStructuredEvent -fuzztime 30s ./shared/host/
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		echo "fuzz $${t#*:} in $${t%%:*}"; \
+		$(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) "$${t%%:*}"; \
+	done
 
 ## migrate: apply the database migrations to DATABASE_URL
 migrate: build
