@@ -131,7 +131,7 @@ func (c *call) storeCells(ctx context.Context, tx pgx.Tx, cells []cell, replacin
 		c.v.ID, recs, cols, tables, cts, indexes, uniques, toks)
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) && pe.Code == "23505" && pe.ConstraintName == "vault_cells_unique" {
-		return c.uniqueConflict(ctx, tx, cells)
+		return uniqueConflict(cells)
 	}
 	return err
 }
@@ -139,7 +139,7 @@ func (c *call) storeCells(ctx context.Context, tx pgx.Tx, cells []cell, replacin
 // uniqueConflict names the unique column whose value already exists. The
 // transaction is aborted by then, so it is found from the cells alone:
 // the first unique column of the request (never the value).
-func (c *call) uniqueConflict(_ context.Context, _ pgx.Tx, cells []cell) error {
+func uniqueConflict(cells []cell) error {
 	for _, cl := range cells {
 		if cl.column.Unique {
 			return apierr.AlreadyExists("a record of table %q already has this value in unique column %q: use upsert to update it", cl.table.Name, cl.column.Name)
