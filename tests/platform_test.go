@@ -21,7 +21,9 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 
+	"github.com/skyflow-oss/skyflow/local/manifest"
 	"github.com/skyflow-oss/skyflow/local/platform"
+	"github.com/skyflow-oss/skyflow/local/supervisor"
 	"github.com/skyflow-oss/skyflow/shared/testenv"
 )
 
@@ -85,6 +87,8 @@ func startPlatform(t testing.TB, o options) *testPlatform {
 		FunctionEnv: env,
 		Logs:        logs,
 		Logger:      slog.New(slog.NewTextHandler(logs, nil)),
+		BinDir:      functionBinaries.dir(t),
+		Build:       functionBinaries.build,
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -95,6 +99,56 @@ func startPlatform(t testing.TB, o options) *testPlatform {
 	tp := &testPlatform{Platform: p, cfg: cfg, records: o.records}
 	t.Cleanup(func() { tp.stop(t) })
 	return tp
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if functionBinaries.path != "" {
+		os.RemoveAll(functionBinaries.path)
+	}
+	os.Exit(code)
+}
+
+// functionBinaries builds each function package once per test process,
+// into one directory every platform of the process runs from: linking
+// two dozen binaries for each of the tests' platforms would cost minutes.
+var functionBinaries binaries
+
+type binaries struct {
+	mu    sync.Mutex
+	path  string
+	built map[string]bool // package → built
+}
+
+func (b *binaries) dir(t testing.TB) string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.path == "" {
+		dir, err := os.MkdirTemp("", "skyflow-test-bin-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.path, b.built = dir, map[string]bool{}
+	}
+	return b.path
+}
+
+func (b *binaries) build(ctx context.Context, services []manifest.Service, binDir string, log io.Writer) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var missing []manifest.Service
+	for _, s := range services {
+		if !b.built[s.Package] {
+			missing = append(missing, s)
+		}
+	}
+	if err := supervisor.Build(ctx, missing, binDir, log); err != nil {
+		return err
+	}
+	for _, s := range missing {
+		b.built[s.Package] = true
+	}
+	return nil
 }
 
 var closed sync.Map // platforms already stopped by a test

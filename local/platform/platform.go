@@ -64,6 +64,11 @@ type Config struct {
 	Logs io.Writer
 	// Logger receives the platform's own log (default slog.Default()).
 	Logger *slog.Logger
+	// BinDir is where the functions are built (default DevDir/bin), and
+	// Build builds them there (default supervisor.Build). Tests that start
+	// many platforms share one directory and build each package once.
+	BinDir string
+	Build  func(ctx context.Context, services []manifest.Service, binDir string, log io.Writer) error
 }
 
 // Platform is a running local platform.
@@ -203,9 +208,15 @@ func (p *Platform) startEventing(ctx context.Context) error {
 
 // startFunctions builds every function and opens its stable address.
 func (p *Platform) startFunctions(ctx context.Context) error {
-	binDir := filepath.Join(p.cfg.DevDir, "bin")
+	binDir, build := p.cfg.BinDir, p.cfg.Build
+	if binDir == "" {
+		binDir = filepath.Join(p.cfg.DevDir, "bin")
+	}
+	if build == nil {
+		build = supervisor.Build
+	}
 	start := time.Now()
-	if err := supervisor.Build(ctx, p.set.Services, binDir, p.cfg.Logs); err != nil {
+	if err := build(ctx, p.set.Services, binDir, p.cfg.Logs); err != nil {
 		return err
 	}
 	p.log.Info("functions built", "count", len(p.set.Services), "ms", time.Since(start).Milliseconds())

@@ -217,15 +217,22 @@ func (c *call) deterministicTokens(ctx context.Context, tx pgx.Tx, cells []*cell
 			}
 			groups, toks, idxs = append(groups, k.group), append(toks, tok), append(idxs, []byte(k.index))
 		}
-		if _, err := tx.Exec(ctx, `
+		rows, err := tx.Query(ctx, `
 			INSERT INTO vault_tokens (vault_id, column_group, token, value_index)
 			SELECT $1, * FROM unnest($2::text[], $3::text[], $4::bytea[])
-			ON CONFLICT DO NOTHING`, c.v.ID, groups, toks, idxs); err != nil {
+			ON CONFLICT DO NOTHING
+			RETURNING column_group, value_index, token`, c.v.ID, groups, toks, idxs)
+		if err != nil {
 			return err
 		}
-		// The next round reads back what was issued: ours, or a concurrent
-		// request's for the same value; a proposal that collided with
-		// another value's token is redrawn with the next attempt's seed.
+		if found, err = scanIssued(rows); err != nil {
+			return err
+		}
+		settle(byKey, found)
+		// What is left lost a race: a concurrent request issued a token for
+		// the same value (the next round reads it), or the proposal
+		// collided with another value's token (redrawn with the next
+		// attempt's seed).
 	}
 	return nil
 }
@@ -245,10 +252,15 @@ func (c *call) issuedTokens(ctx context.Context, tx pgx.Tx, byKey map[groupKey][
 	if err != nil {
 		return nil, err
 	}
+	return scanIssued(rows)
+}
+
+// scanIssued reads (column_group, value_index, token) rows.
+func scanIssued(rows pgx.Rows) (map[groupKey]string, error) {
 	found := map[groupKey]string{}
 	var group, tok string
 	var idx []byte
-	_, err = pgx.ForEachRow(rows, []any{&group, &idx, &tok}, func() error {
+	_, err := pgx.ForEachRow(rows, []any{&group, &idx, &tok}, func() error {
 		found[groupKey{group, string(idx)}] = tok
 		return nil
 	})
