@@ -102,7 +102,7 @@ func TestOnlyAdministratorsCreateVaultsAndOnlyManagersSeeThem(t *testing.T) {
 	for body, says := range map[string]string{
 		`{"name": "x", "tables": []}`: "table",
 		`{"name": "x", "tables": [{"name": "t", "columns": [{"name": "c", "data_type": "string"}]}], "policy": {"roles": {"r": {"tables": {"nope": {"insert": true}}}}}}`: `"nope"`,
-		`{"name": "x", "tables": [{"name": "t", "columns": [{"name": "c", "data_type": "strin"}]}]}`: "data_type",
+		`{"name": "x", "tables": [{"name": "t", "columns": [{"name": "c", "data_type": "strin"}]}]}`:                                                                      "data_type",
 		`not json`: "JSON",
 	} {
 		if _, err := m.Create(ctx(t), admin, []byte(body)); status(err) != 400 || !strings.Contains(err.Error(), says) {
