@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 
@@ -39,16 +40,20 @@ func runDeps(ctx context.Context, args []string) error {
 	if err := deps.EnsureInstalled(ctx, os.Stderr); err != nil {
 		return err
 	}
+	lastUser, err := shareServers(*dir)
+	if err != nil {
+		return err
+	}
 	pg, err := deps.StartPostgres(ctx, filepath.Join(*dir, "postgres"), os.Stderr)
 	if err != nil {
 		return err
 	}
-	defer stopQuietly("PostgreSQL", pg.Stop)
+	defer stopQuietly("PostgreSQL", pg.Stop, lastUser)
 	rd, err := deps.StartRedis(ctx, filepath.Join(*dir, "redis"), os.Stderr)
 	if err != nil {
 		return err
 	}
-	defer stopQuietly("Redis", rd.Stop)
+	defer stopQuietly("Redis", rd.Stop, lastUser)
 	fmt.Fprintf(os.Stderr, "skyflow: PostgreSQL on 127.0.0.1:%d, Redis on 127.0.0.1:%d\n", pg.Port, rd.Port)
 
 	cmd := exec.Command(cmdline[0], cmdline[1:]...)
@@ -81,7 +86,37 @@ func runDeps(ctx context.Context, args []string) error {
 	return err
 }
 
-func stopQuietly(what string, stop func(context.Context) error) {
+// shareServers registers this run as a user of the servers under dir (a
+// shared lock held until the process exits), so that two runs at once, say
+// `make test` beside a test of one package, share the servers. lastUser
+// reports whether no other run still uses them: only then are they
+// stopped; otherwise they are left for the next run to reuse.
+func shareServers(dir string) (lastUser func() bool, err error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "deps.lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH); err != nil {
+		return nil, fmt.Errorf("locking %s: %w", f.Name(), err)
+	}
+	var once sync.Once
+	var last bool
+	return func() bool {
+		once.Do(func() {
+			last = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil
+		})
+		return last
+	}, nil
+}
+
+func stopQuietly(what string, stop func(context.Context) error, lastUser func() bool) {
+	if !lastUser() {
+		fmt.Fprintf(os.Stderr, "skyflow: leaving %s running for the other runs using it\n", what)
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := stop(ctx); err != nil {
