@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -77,6 +78,11 @@ func failedItem(err error) BatchItem {
 // batchOp runs one operation with the code of the single operation.
 func (c *call) batchOp(ctx context.Context, tx pgx.Tx, i int, op BatchRecord) (any, error) {
 	where := fmt.Sprintf("records[%d]", i)
+	if op.Method == http.MethodPut || op.Method == http.MethodGet || op.Method == http.MethodDelete {
+		if _, err := parseSkyflowID(op.ID, "ID"); err != nil {
+			return nil, prefix(where, err)
+		}
+	}
 	switch op.Method {
 	case http.MethodPost:
 		if op.ID != "" || op.Redaction != "" {
@@ -112,7 +118,10 @@ func (c *call) batchOp(ctx context.Context, tx pgx.Tx, i int, op BatchRecord) (a
 	return nil, apierr.InvalidArgument("%s.method must be POST, PUT, GET or DELETE", where)
 }
 
-// prefix names the batch operation in an error's message.
+// prefix names the batch operation in an error's message. A message that
+// points into the single operation's body (records[0].fields.x of an
+// insert, record.fields.x of an update) points into the operation's
+// instead: records[1]: fields.x: ….
 func prefix(where string, err error) error {
 	if err == nil {
 		return nil
@@ -121,5 +130,12 @@ func prefix(where string, err error) error {
 	if ae.HTTPCode >= 500 {
 		return ae
 	}
-	return &apierr.Error{HTTPCode: ae.HTTPCode, Message: where + ": " + ae.Message, Details: ae.Details}
+	msg := where + ": " + ae.Message
+	for _, inner := range []string{"records[0].", "record."} {
+		if rest, ok := strings.CutPrefix(ae.Message, inner); ok {
+			msg = where + ": " + rest
+			break
+		}
+	}
+	return &apierr.Error{HTTPCode: ae.HTTPCode, Message: msg, Details: ae.Details}
 }

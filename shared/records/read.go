@@ -154,6 +154,9 @@ func (s *Service) GetOne(ctx context.Context, p request.Principal, vaultID, tabl
 	if len(params.SkyflowIDs) > 0 || params.ColumnName != "" || len(params.ColumnValues) > 0 {
 		return nil, apierr.InvalidArgument("a get of one record takes only redaction, tokenization and fields")
 	}
+	if _, err := parseSkyflowID(skyflowID, "skyflow_id"); err != nil {
+		return nil, err // named as the path names it, not as skyflow_ids
+	}
 	params.SkyflowIDs = []string{skyflowID}
 	res, err := s.Get(ctx, p, vaultID, table, params)
 	if err != nil {
@@ -394,6 +397,9 @@ func redact(col *schema.Column, canonical []byte, level schema.Redaction) json.R
 	case schema.PlainText:
 		return canonical
 	case schema.Masked:
+		if col.DataType == schema.Bool {
+			break // a mask keeps the length, and true and false differ in length
+		}
 		return col.Masked(schema.Value{Canonical: canonical, Text: textOf(canonical)})
 	}
 	return schema.RedactedValue

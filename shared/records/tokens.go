@@ -153,24 +153,52 @@ func appendNew(list []string, s string) []string {
 }
 
 // tokenCells finds the cell each token names in this vault only. A
-// deterministic token names every cell holding its value; any one will do.
+// deterministic token names every cell holding its value in its column
+// group, possibly in several tables and columns: any cell of one column
+// will do, and of the columns, the one the caller may read most clearly
+// (the first by table and column name on a tie). So the answer never
+// depends on which records hold the value, and a caller is never refused
+// for a column it cannot read when it can read the value in another.
 func (c *call) tokenCells(ctx context.Context, tx pgx.Tx, toks []string) (map[string]*tokenCell, error) {
 	rows, err := tx.Query(ctx, `
-		SELECT DISTINCT ON (token) token, record_id, table_name, column_name, ciphertext
+		SELECT DISTINCT ON (token, table_name, column_name) token, record_id, table_name, column_name, ciphertext
 		FROM vault_cells WHERE vault_id = $1 AND token = ANY($2)
-		ORDER BY token, record_id`, c.v.ID, toks)
+		ORDER BY token, table_name, column_name, record_id`, c.v.ID, toks)
 	if err != nil {
 		return nil, err
 	}
 	out := map[string]*tokenCell{}
+	rank := map[string]int{}
 	var tok string
 	var cell tokenCell
 	_, err = pgx.ForEachRow(rows, []any{&tok, &cell.record, &cell.table, &cell.column, &cell.ciphertext}, func() error {
+		r := c.readRank(cell.table, cell.column)
+		if _, seen := out[tok]; seen && r <= rank[tok] {
+			return nil
+		}
 		cp := cell
-		out[tok] = &cp
+		out[tok], rank[tok] = &cp, r
 		return nil
 	})
 	return out, err
+}
+
+// readRank is the rank of the clearest redaction the caller may read a
+// column at: 0 when it may not read it or the schema no longer has it.
+func (c *call) readRank(table, column string) int {
+	t, ok := c.v.Schema.Table(table)
+	if !ok {
+		return 0
+	}
+	col, ok := t.Column(column)
+	if !ok {
+		return 0
+	}
+	level, ok := c.v.Policy.ReadLevel(c.p.Roles, t, col)
+	if !ok {
+		return 0
+	}
+	return level.Rank()
 }
 
 // Tokenize returns the deterministic tokens already issued for values

@@ -150,6 +150,9 @@ type BatchRecord struct {
 	Tokenization bool   `json:"tokenization"`
 	Upsert       string `json:"upsert"`
 	BatchID      string `json:"batchID"`
+	// Sent by Skyflow SDKs (quorum: true on every insert); accepted for
+	// compatibility: every write here is committed before the answer.
+	Quorum bool `json:"quorum"`
 }
 
 // BatchResponse answers a batch. With continueOnError each response is a
