@@ -38,6 +38,7 @@ FUZZ_TARGETS = \
 	./shared/records:FuzzParseGetParams ./shared/sqlsubset:FuzzParse \
 	./shared/schema:FuzzDecode ./shared/schema:FuzzCoerce ./shared/crypto:FuzzOpen \
 	./shared/tokens:FuzzDeterministic ./shared/tokens:FuzzWellFormed \
+	./shared/credentials:FuzzVerifyAssertion ./shared/credentials:FuzzHashAPIKey ./shared/passwords:FuzzVerify \
 	./local/manifest:FuzzLoadDocument ./local/broker:FuzzRecordRoundTrip
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \

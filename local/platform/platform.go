@@ -273,8 +273,18 @@ func (p *Platform) secrets() map[string]map[string]string {
 			"vault-role":        "skyflow-functions",
 			"vault-transit-key": "skyflow-kek",
 			"otlp-endpoint":     os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT"),
+			"token-uri":         p.tokenURI(),
 		},
 	}
+}
+
+// tokenURI is the service-account token endpoint on the local gateway.
+func (p *Platform) tokenURI() string {
+	port := "8080"
+	if _, pt, err := net.SplitHostPort(p.cfg.PublicAddr); err == nil && pt != "0" {
+		port = pt
+	}
+	return "https://localhost:" + port + "/v1/auth/sa/oauth/token"
 }
 
 func (p *Platform) startPingSources() {

@@ -3,12 +3,14 @@
 // binary-mode CloudEvent: the body is the event's data, and these
 // extensions carry the rest:
 //
-//	principal   the authenticated principal's id
+//	principal   the authenticated principal's id (absent on anonymous routes)
 //	roles       the principal's role ids, separated by spaces
+//	clientaddr  the client's IP address, for per-address limits
 //	query       the raw URL query string, exactly as the client sent it
-//	vaultid, table, skyflowid
-//	            the path parameters, named after API.md's {vaultID},
-//	            {table} and {skyflow_id} in lower case without punctuation
+//	vaultid, table, skyflowid, userid, clientid, keyid
+//	            the path parameters, named after the routes' {vaultID},
+//	            {table}, {skyflow_id}, {userID}, {clientID} and {keyID} in
+//	            lower case without punctuation
 //
 // A function reads them only through this package, so the contract is
 // written down once.
@@ -30,12 +32,16 @@ import (
 
 // Extension names.
 const (
-	ExtPrincipal = "principal"
-	ExtRoles     = "roles"
-	ExtQuery     = "query"
-	ExtVaultID   = "vaultid"
-	ExtTable     = "table"
-	ExtSkyflowID = "skyflowid"
+	ExtPrincipal  = "principal"
+	ExtRoles      = "roles"
+	ExtQuery      = "query"
+	ExtVaultID    = "vaultid"
+	ExtTable      = "table"
+	ExtSkyflowID  = "skyflowid"
+	ExtUserID     = "userid"
+	ExtClientID   = "clientid"
+	ExtKeyID      = "keyid"
+	ExtClientAddr = "clientaddr"
 )
 
 // Principal is who a request acts for.
@@ -154,8 +160,18 @@ func Reply(e event.Event, replyType, source string, data any) (*event.Event, err
 // Accept checks that e is of the type the function handles and returns
 // its principal.
 func Accept(e event.Event, typ string) (Principal, error) {
-	if e.Type() != typ {
-		return Principal{}, apierr.InvalidArgument("event type %q is not handled here: send %s", e.Type(), typ)
+	if err := AcceptAnonymous(e, typ); err != nil {
+		return Principal{}, err
 	}
 	return PrincipalOf(e)
+}
+
+// AcceptAnonymous checks that e is of the type the function handles, for
+// the routes that need no principal (register, log in, token exchange,
+// JWKS).
+func AcceptAnonymous(e event.Event, typ string) error {
+	if e.Type() != typ {
+		return apierr.InvalidArgument("event type %q is not handled here: send %s", e.Type(), typ)
+	}
+	return nil
 }

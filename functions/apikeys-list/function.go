@@ -1,0 +1,42 @@
+// Package main is the apikeys-list function: it lists API keys by prefix and metadata.
+// The gateway routes GET /v1/apikeys to it as a com.skyflow.apikey.list event
+// (the contract is in shared/request); it replies com.skyflow.apikey.list.response, whose
+// data is the HTTP response body.
+package main
+
+import (
+	"context"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+
+	"github.com/skyflow-oss/skyflow/shared/identity"
+	"github.com/skyflow-oss/skyflow/shared/request"
+)
+
+// Event types and the source of replies and events.
+const (
+	RequestType = "com.skyflow.apikey.list"
+	ReplyType   = RequestType + ".response"
+	Source      = "/skyflow/functions/apikeys-list"
+)
+
+// Function is the apikeys-list operation.
+type Function struct {
+	identity.Lifecycle // Start connects the backend; Ready and Stop
+}
+
+// New is called once per process.
+func New() *Function { return &Function{} }
+
+// Handle answers one request.
+func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, error) {
+	p, err := request.Accept(e, RequestType)
+	if err != nil {
+		return nil, err
+	}
+	res, err := identity.NewService(f.Backend, Source).ListAPIKeys(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	return request.Reply(e, ReplyType, Source, res)
+}

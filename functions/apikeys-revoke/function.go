@@ -1,0 +1,42 @@
+// Package main is the apikeys-revoke function: it revokes an API key at once.
+// The gateway routes DELETE /v1/apikeys/{keyID} to it as a com.skyflow.apikey.revoke event
+// (the contract is in shared/request); it replies com.skyflow.apikey.revoke.response, whose
+// data is the HTTP response body.
+package main
+
+import (
+	"context"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+
+	"github.com/skyflow-oss/skyflow/shared/identity"
+	"github.com/skyflow-oss/skyflow/shared/request"
+)
+
+// Event types and the source of replies and events.
+const (
+	RequestType = "com.skyflow.apikey.revoke"
+	ReplyType   = RequestType + ".response"
+	Source      = "/skyflow/functions/apikeys-revoke"
+)
+
+// Function is the apikeys-revoke operation.
+type Function struct {
+	identity.Lifecycle // Start connects the backend; Ready and Stop
+}
+
+// New is called once per process.
+func New() *Function { return &Function{} }
+
+// Handle answers one request.
+func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, error) {
+	p, err := request.Accept(e, RequestType)
+	if err != nil {
+		return nil, err
+	}
+	res, err := identity.NewService(f.Backend, Source).RevokeAPIKey(ctx, p, request.Extension(e, request.ExtKeyID))
+	if err != nil {
+		return nil, err
+	}
+	return request.Reply(e, ReplyType, Source, res)
+}

@@ -1,0 +1,43 @@
+// Package main is the auth-jwks function: it serves the public keys that verify access tokens.
+// The gateway routes GET /.well-known/jwks.json to it as a com.skyflow.auth.jwks.get event
+// (the contract is in shared/request); it replies com.skyflow.auth.jwks.get.response, whose
+// data is the HTTP response body.
+package main
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+
+	"github.com/skyflow-oss/skyflow/shared/identity"
+	"github.com/skyflow-oss/skyflow/shared/request"
+)
+
+// Event types and the source of replies and events.
+const (
+	RequestType = "com.skyflow.auth.jwks.get"
+	ReplyType   = RequestType + ".response"
+	Source      = "/skyflow/functions/auth-jwks"
+)
+
+// Function is the auth-jwks operation.
+type Function struct {
+	identity.Lifecycle // Start connects the backend; Ready and Stop
+}
+
+// New is called once per process.
+func New() *Function { return &Function{} }
+
+// Handle answers one request.
+func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, error) {
+	if err := request.AcceptAnonymous(e, RequestType); err != nil {
+		return nil, err
+	}
+	jwks, err := f.Backend.Keys.JWKS(ctx)
+	res := json.RawMessage(jwks)
+	if err != nil {
+		return nil, err
+	}
+	return request.Reply(e, ReplyType, Source, res)
+}

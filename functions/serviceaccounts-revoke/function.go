@@ -1,0 +1,42 @@
+// Package main is the serviceaccounts-revoke function: it revokes a service account, its keys and its API keys.
+// The gateway routes DELETE /v1/serviceaccounts/{clientID} to it as a com.skyflow.serviceaccount.revoke event
+// (the contract is in shared/request); it replies com.skyflow.serviceaccount.revoke.response, whose
+// data is the HTTP response body.
+package main
+
+import (
+	"context"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+
+	"github.com/skyflow-oss/skyflow/shared/identity"
+	"github.com/skyflow-oss/skyflow/shared/request"
+)
+
+// Event types and the source of replies and events.
+const (
+	RequestType = "com.skyflow.serviceaccount.revoke"
+	ReplyType   = RequestType + ".response"
+	Source      = "/skyflow/functions/serviceaccounts-revoke"
+)
+
+// Function is the serviceaccounts-revoke operation.
+type Function struct {
+	identity.Lifecycle // Start connects the backend; Ready and Stop
+}
+
+// New is called once per process.
+func New() *Function { return &Function{} }
+
+// Handle answers one request.
+func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, error) {
+	p, err := request.Accept(e, RequestType)
+	if err != nil {
+		return nil, err
+	}
+	res, err := identity.NewService(f.Backend, Source).RevokeServiceAccount(ctx, p, request.Extension(e, request.ExtClientID))
+	if err != nil {
+		return nil, err
+	}
+	return request.Reply(e, ReplyType, Source, res)
+}

@@ -1,0 +1,30 @@
+package main
+
+import (
+	"testing"
+
+	"github.com/skyflow-oss/skyflow/shared/functest"
+	"github.com/skyflow-oss/skyflow/shared/identity"
+	"github.com/skyflow-oss/skyflow/shared/request"
+)
+
+func TestHandle(t *testing.T) {
+	env := functest.New(t)
+	f := env.Start(New())
+	creds := env.ServiceAccount()
+	var res identity.ServiceAccount
+	env.Call(f, functest.Event(RequestType, nil, functest.Admin, map[string]string{request.ExtClientID: creds.ClientID}), ReplyType, &res)
+	if res.RevokedAt == nil {
+		t.Errorf("revoke answered %+v", res)
+	}
+	env.Refuses(f, functest.Event(RequestType, nil, functest.Admin, map[string]string{request.ExtClientID: creds.ClientID}), 404)
+}
+
+// TestRefusesWhatIsNotItsRequest: another event type is a 400, and a
+// request without a principal is a 401 (deny by default).
+func TestRefusesWhatIsNotItsRequest(t *testing.T) {
+	env := functest.New(t)
+	f := env.Start(New())
+	env.Refuses(f, functest.Event("com.skyflow.other", map[string]any{}, functest.Admin), 400)
+	env.Refuses(f, functest.Event(RequestType, map[string]any{}), 401)
+}

@@ -1,0 +1,46 @@
+// Package main is the users-logout function: it ends a session: its refresh tokens are revoked and its access tokens denied.
+// The gateway routes POST /v1/auth/logout to it as a com.skyflow.user.logout event
+// (the contract is in shared/request); it replies com.skyflow.user.logout.response, whose
+// data is the HTTP response body.
+package main
+
+import (
+	"context"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+
+	"github.com/skyflow-oss/skyflow/shared/identity"
+	"github.com/skyflow-oss/skyflow/shared/request"
+)
+
+// Event types and the source of replies and events.
+const (
+	RequestType = "com.skyflow.user.logout"
+	ReplyType   = RequestType + ".response"
+	Source      = "/skyflow/functions/users-logout"
+)
+
+// Function is the users-logout operation.
+type Function struct {
+	identity.Lifecycle // Start connects the backend; Ready and Stop
+}
+
+// New is called once per process.
+func New() *Function { return &Function{} }
+
+// Handle answers one request.
+func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, error) {
+	p, err := request.Accept(e, RequestType)
+	if err != nil {
+		return nil, err
+	}
+	var req identity.RefreshRequest
+	if err := request.Decode(e, &req); err != nil {
+		return nil, err
+	}
+	res, err := identity.NewService(f.Backend, Source).Logout(ctx, p, req)
+	if err != nil {
+		return nil, err
+	}
+	return request.Reply(e, ReplyType, Source, res)
+}

@@ -1,0 +1,42 @@
+// Package main is the users-preferences-get function: it returns the calling user's notification preferences.
+// The gateway routes GET /v1/users/me/preferences to it as a com.skyflow.user.preferences.get event
+// (the contract is in shared/request); it replies com.skyflow.user.preferences.get.response, whose
+// data is the HTTP response body.
+package main
+
+import (
+	"context"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+
+	"github.com/skyflow-oss/skyflow/shared/identity"
+	"github.com/skyflow-oss/skyflow/shared/request"
+)
+
+// Event types and the source of replies and events.
+const (
+	RequestType = "com.skyflow.user.preferences.get"
+	ReplyType   = RequestType + ".response"
+	Source      = "/skyflow/functions/users-preferences-get"
+)
+
+// Function is the users-preferences-get operation.
+type Function struct {
+	identity.Lifecycle // Start connects the backend; Ready and Stop
+}
+
+// New is called once per process.
+func New() *Function { return &Function{} }
+
+// Handle answers one request.
+func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, error) {
+	p, err := request.Accept(e, RequestType)
+	if err != nil {
+		return nil, err
+	}
+	res, err := identity.NewService(f.Backend, Source).GetPreferences(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	return request.Reply(e, ReplyType, Source, res)
+}

@@ -1,0 +1,29 @@
+package main
+
+import (
+	"testing"
+
+	"github.com/skyflow-oss/skyflow/shared/functest"
+	"github.com/skyflow-oss/skyflow/shared/identity"
+	"github.com/skyflow-oss/skyflow/shared/request"
+)
+
+func TestHandle(t *testing.T) {
+	env := functest.New(t)
+	f := env.Start(New())
+	user := env.User()
+	var res identity.Preferences
+	env.Call(f, functest.Event(RequestType, nil, map[string]string{request.ExtPrincipal: user}), ReplyType, &res)
+	if len(res.Channels["security"]) != 1 {
+		t.Errorf("preferences answered %+v", res)
+	}
+}
+
+// TestRefusesWhatIsNotItsRequest: another event type is a 400, and a
+// request without a principal is a 401 (deny by default).
+func TestRefusesWhatIsNotItsRequest(t *testing.T) {
+	env := functest.New(t)
+	f := env.Start(New())
+	env.Refuses(f, functest.Event("com.skyflow.other", map[string]any{}, functest.Admin), 400)
+	env.Refuses(f, functest.Event(RequestType, map[string]any{}), 401)
+}

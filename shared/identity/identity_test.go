@@ -1,0 +1,144 @@
+package identity_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cloudevents/sdk-go/v2/binding"
+	"github.com/cloudevents/sdk-go/v2/event"
+	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/skyflow-oss/skyflow/eventing/catalog"
+	"github.com/skyflow-oss/skyflow/shared/apierr"
+	"github.com/skyflow-oss/skyflow/shared/crypto/kek"
+	"github.com/skyflow-oss/skyflow/shared/identity"
+	"github.com/skyflow-oss/skyflow/shared/outbox"
+	"github.com/skyflow-oss/skyflow/shared/request"
+	"github.com/skyflow-oss/skyflow/shared/testenv"
+	"github.com/skyflow-oss/skyflow/shared/throttle"
+)
+
+const tokenURI = "https://skyflow.test/v1/auth/sa/oauth/token"
+
+var admin = request.Principal{ID: "user:00000000-0000-4000-8000-000000000001", Roles: []string{"admin"}}
+
+type fixture struct {
+	t       *testing.T
+	ctx     context.Context
+	backend *identity.Backend
+	sink    *sink
+}
+
+// service is the Service as the named function runs it.
+func (f *fixture) service(fn string) *identity.Service {
+	return identity.NewService(f.backend, "/skyflow/functions/"+fn)
+}
+
+func setup(t *testing.T) *fixture {
+	t.Helper()
+	pool := testenv.Pool(t)
+	rdb, prefix := testenv.Redis(t)
+	key := make([]byte, 32)
+	rand.Read(key)
+	k, err := kek.NewLocal(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newSink(t)
+	pub, err := outbox.NewPublisher(pool, s.srv.URL, outbox.WithRegisterer(prometheus.NewRegistry()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	b := identity.New(pool, rdb, pub, k, identity.Settings{
+		Issuer: "skyflow-test", Audience: "skyflow-api", TokenURI: tokenURI, RedisPrefix: prefix,
+		// The default policies, with delays short enough for a test.
+		Account: fast(identity.AccountPolicy), Address: fast(identity.AddressPolicy),
+	})
+	return &fixture{t: t, ctx: ctx, backend: b, sink: s}
+}
+
+func fast(p throttle.Policy) throttle.Policy {
+	p.Delay, p.MaxDelay = time.Millisecond, 5*time.Millisecond
+	return p
+}
+
+func status(err error) int {
+	if err == nil {
+		return 0
+	}
+	var ae *apierr.Error
+	if errors.As(err, &ae) {
+		return ae.HTTPCode
+	}
+	return -1
+}
+
+// sink is a broker ingress that keeps what it is sent.
+type sink struct {
+	srv    *httptest.Server
+	mu     sync.Mutex
+	events []event.Event
+}
+
+func newSink(t *testing.T) *sink {
+	s := &sink{}
+	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		e, err := binding.ToEvent(r.Context(), cehttp.NewMessageFromHttpRequest(r))
+		if err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		s.mu.Lock()
+		s.events = append(s.events, *e)
+		s.mu.Unlock()
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	t.Cleanup(s.srv.Close)
+	return s
+}
+
+func (s *sink) ofType(typ string) []event.Event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []event.Event
+	for _, e := range s.events {
+		if e.Type() == typ {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// checkEvents validates every event sent against the catalog and checks
+// that none carries a secret.
+func (f *fixture) checkEvents(secrets ...string) {
+	f.t.Helper()
+	f.sink.mu.Lock()
+	defer f.sink.mu.Unlock()
+	if len(f.sink.events) == 0 {
+		f.t.Fatal("no events were sent")
+	}
+	for _, e := range f.sink.events {
+		if err := catalog.Validate(e); err != nil {
+			f.t.Errorf("%s: %v", e.Type(), err)
+		}
+		for _, s := range secrets {
+			if s != "" && strings.Contains(string(e.Data()), s) {
+				f.t.Errorf("a %s event carries a secret", e.Type())
+			}
+		}
+	}
+}
+
+func base64URL(s string) ([]byte, error) { return base64.RawURLEncoding.DecodeString(s) }
