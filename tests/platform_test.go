@@ -90,7 +90,9 @@ func startPlatform(t testing.TB, o options) *testPlatform {
 		BinDir:      functionBinaries.dir(t),
 		Build:       functionBinaries.build,
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	// The first platform of the process builds every function: minutes on
+	// a cold build cache while other test packages compile beside it.
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	p, err := platform.Start(ctx, cfg)
 	if err != nil {
