@@ -15,6 +15,7 @@ package identity
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -105,8 +106,10 @@ func Connect(ctx context.Context, cfg map[string]string) (*Backend, error) {
 	}
 	opts, err := redis.ParseURL(redisURL)
 	if err != nil {
+		// Required only checked that it is set. The value is not echoed:
+		// a Redis URL may carry a password.
 		pool.Close()
-		return nil, config.FromMap(nil).Err() // unreachable: Required checked it is set
+		return nil, errors.New("configuration: REDIS_URL: is not a Redis URL (redis://host:port/db, rediss://… or unix://…)")
 	}
 	return New(pool, redis.NewClient(opts), publisher, k, s), nil
 }

@@ -142,3 +142,24 @@ func (f *fixture) checkEvents(secrets ...string) {
 }
 
 func base64URL(s string) ([]byte, error) { return base64.RawURLEncoding.DecodeString(s) }
+
+// TestConnectRefusesABadRedisURL: a REDIS_URL that is set but is no Redis
+// URL is a configuration error naming the variable and not its value (it
+// may carry a password), never a nil Backend without an error.
+func TestConnectRefusesABadRedisURL(t *testing.T) {
+	key := make([]byte, 32)
+	rand.Read(key)
+	b, err := identity.Connect(context.Background(), map[string]string{
+		"DATABASE_URL":       "postgres://127.0.0.1:1/none?sslmode=disable", // the pool is lazy: never dialled
+		"K_SINK":             "http://127.0.0.1:1/",
+		"SKYFLOW_MASTER_KEY": base64.StdEncoding.EncodeToString(key),
+		"SKYFLOW_TOKEN_URI":  tokenURI,
+		"REDIS_URL":          "http://user:s3cret@cache.example:6379/0",
+	})
+	if err == nil || b != nil {
+		t.Fatalf("Connect with a bad REDIS_URL: %v, %v; want an error and no backend", b, err)
+	}
+	if !strings.Contains(err.Error(), "REDIS_URL") || strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("error %q: want it to name REDIS_URL and not echo the value", err)
+	}
+}
