@@ -5,16 +5,10 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
-	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/cloudevents/sdk-go/v2/binding"
-	"github.com/cloudevents/sdk-go/v2/event"
-	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/skyflow-oss/skyflow/eventing/catalog"
@@ -35,7 +29,7 @@ type fixture struct {
 	t       *testing.T
 	ctx     context.Context
 	backend *identity.Backend
-	sink    *sink
+	sink    *testenv.Sink
 }
 
 // service is the Service as the named function runs it.
@@ -53,8 +47,8 @@ func setup(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := newSink(t)
-	pub, err := outbox.NewPublisher(pool, s.srv.URL, outbox.WithRegisterer(prometheus.NewRegistry()))
+	s := testenv.NewSink(t)
+	pub, err := outbox.NewPublisher(pool, s.URL, outbox.WithRegisterer(prometheus.NewRegistry()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,52 +78,15 @@ func status(err error) int {
 	return -1
 }
 
-// sink is a broker ingress that keeps what it is sent.
-type sink struct {
-	srv    *httptest.Server
-	mu     sync.Mutex
-	events []event.Event
-}
-
-func newSink(t *testing.T) *sink {
-	s := &sink{}
-	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		e, err := binding.ToEvent(r.Context(), cehttp.NewMessageFromHttpRequest(r))
-		if err != nil {
-			w.WriteHeader(http.StatusBadRequest)
-			return
-		}
-		s.mu.Lock()
-		s.events = append(s.events, *e)
-		s.mu.Unlock()
-		w.WriteHeader(http.StatusAccepted)
-	}))
-	t.Cleanup(s.srv.Close)
-	return s
-}
-
-func (s *sink) ofType(typ string) []event.Event {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []event.Event
-	for _, e := range s.events {
-		if e.Type() == typ {
-			out = append(out, e)
-		}
-	}
-	return out
-}
-
 // checkEvents validates every event sent against the catalog and checks
 // that none carries a secret.
 func (f *fixture) checkEvents(secrets ...string) {
 	f.t.Helper()
-	f.sink.mu.Lock()
-	defer f.sink.mu.Unlock()
-	if len(f.sink.events) == 0 {
+	events := f.sink.Events()
+	if len(events) == 0 {
 		f.t.Fatal("no events were sent")
 	}
-	for _, e := range f.sink.events {
+	for _, e := range events {
 		if err := catalog.Validate(e); err != nil {
 			f.t.Errorf("%s: %v", e.Type(), err)
 		}

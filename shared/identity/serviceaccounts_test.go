@@ -143,7 +143,7 @@ func TestAPIKeys(t *testing.T) {
 	if _, err := f.backend.Authenticate(f.ctx, k2.Key); status(err) != 401 {
 		t.Errorf("a key of a revoked account: %v, want 401", err)
 	}
-	if n := len(f.sink.ofType(identity.APIKeyRevokedType)); n != 2 {
+	if n := len(f.sink.OfType(identity.APIKeyRevokedType)); n != 2 {
 		t.Errorf("%d apikey.revoked events, want 2", n)
 	}
 	f.checkEvents(k.Key, k2.Key)

@@ -129,8 +129,8 @@ func TestUserJourney(t *testing.T) {
 		}
 	}
 	f.checkEvents(password, s1.RefreshToken, s1.AccessToken, tok, "ada@example.com")
-	if len(f.sink.ofType(identity.UserSessionRevokedType)) != 2 {
-		t.Errorf("%d session.revoked events, want 2 (reuse and log out)", len(f.sink.ofType(identity.UserSessionRevokedType)))
+	if len(f.sink.OfType(identity.UserSessionRevokedType)) != 2 {
+		t.Errorf("%d session.revoked events, want 2 (reuse and log out)", len(f.sink.OfType(identity.UserSessionRevokedType)))
 	}
 }
 
@@ -186,7 +186,7 @@ func TestLoginLocksAfterRepeatedFailures(t *testing.T) {
 	if err := try("bob@example.com", password); status(err) != 429 {
 		t.Errorf("the right password while locked: %v, want 429", err)
 	}
-	if n := len(f.sink.ofType(identity.UserLoginLockedType)); n != 1 {
+	if n := len(f.sink.OfType(identity.UserLoginLockedType)); n != 1 {
 		t.Errorf("%d login.locked events, want exactly 1 (for the existing account only)", n)
 	}
 	f.checkEvents(password, "bob@example.com")

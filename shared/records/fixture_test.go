@@ -5,16 +5,9 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
-	"io"
-	"net/http"
-	"net/http/httptest"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/cloudevents/sdk-go/v2/binding"
-	"github.com/cloudevents/sdk-go/v2/event"
-	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -79,7 +72,7 @@ type fixture struct {
 	pool    *pgxpool.Pool
 	backend *vaults.Backend
 	svc     *records.Service
-	sink    *sink
+	sink    *testenv.Sink
 	vault   string
 }
 
@@ -94,8 +87,8 @@ func setup(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := newSink(t)
-	pub, err := outbox.NewPublisher(pool, s.srv.URL, outbox.WithRegisterer(prometheus.NewRegistry()))
+	s := testenv.NewSink(t)
+	pub, err := outbox.NewPublisher(pool, s.URL, outbox.WithRegisterer(prometheus.NewRegistry()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,36 +152,4 @@ func status(err error) int {
 		return ae.HTTPCode
 	}
 	return -1
-}
-
-// sink is a broker ingress that keeps what it is sent.
-type sink struct {
-	srv    *httptest.Server
-	mu     sync.Mutex
-	events []event.Event
-}
-
-func newSink(t *testing.T) *sink {
-	s := &sink{}
-	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		e, err := binding.ToEvent(r.Context(), cehttp.NewMessageFromHttpRequest(r))
-		if err != nil {
-			body, _ := io.ReadAll(r.Body)
-			t.Errorf("the sink got a request that is not an event: %v %s", err, body)
-			w.WriteHeader(http.StatusBadRequest)
-			return
-		}
-		s.mu.Lock()
-		s.events = append(s.events, *e)
-		s.mu.Unlock()
-		w.WriteHeader(http.StatusAccepted)
-	}))
-	t.Cleanup(s.srv.Close)
-	return s
-}
-
-func (s *sink) all() []event.Event {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]event.Event(nil), s.events...)
 }

@@ -319,7 +319,7 @@ func TestEveryEventMatchesTheCatalogAndCarriesNoValue(t *testing.T) {
 	waitForEvents(t, f)
 	seen := map[string]int{}
 	results := map[string]bool{}
-	for _, e := range f.sink.all() {
+	for _, e := range f.sink.Events() {
 		if e.Source() == "/tests/vaults" {
 			continue // the fixture's vault creation
 		}

@@ -109,19 +109,11 @@ func (m *Manager) Get(ctx context.Context, p request.Principal, id string) (*Vie
 // UpdateSchema stores a new schema version from body: the schema's fields
 // and "version", the version the change was made to.
 func (m *Manager) UpdateSchema(ctx context.Context, p request.Principal, id string, body []byte) (*View, error) {
-	v, err := m.manageable(ctx, p, id)
+	v, basedOn, rest, err := m.versioned(ctx, p, id, body)
 	if err != nil {
 		return nil, err
 	}
-	fields, err := split(body, "version")
-	if err != nil {
-		return nil, err
-	}
-	basedOn, err := version(fields.taken)
-	if err != nil {
-		return nil, err
-	}
-	sch, err := schema.Decode(fields.rest)
+	sch, err := schema.Decode(rest)
 	if err != nil {
 		return nil, err
 	}
@@ -144,19 +136,11 @@ func (m *Manager) UpdateSchema(ctx context.Context, p request.Principal, id stri
 // UpdatePolicy stores a new policy version from body: the policy's fields
 // and "version", the version the change was made to.
 func (m *Manager) UpdatePolicy(ctx context.Context, p request.Principal, id string, body []byte) (*View, error) {
-	v, err := m.manageable(ctx, p, id)
+	v, basedOn, rest, err := m.versioned(ctx, p, id, body)
 	if err != nil {
 		return nil, err
 	}
-	fields, err := split(body, "version")
-	if err != nil {
-		return nil, err
-	}
-	basedOn, err := version(fields.taken)
-	if err != nil {
-		return nil, err
-	}
-	pol, err := policy.Decode(fields.rest, v.Schema)
+	pol, err := policy.Decode(rest, v.Schema)
 	if err != nil {
 		return nil, err
 	}
@@ -171,6 +155,25 @@ func (m *Manager) UpdatePolicy(ctx context.Context, p request.Principal, id stri
 		return nil, unavailable(err)
 	}
 	return m.Get(ctx, p, id)
+}
+
+// versioned reads a change request: the vault, which the principal must
+// be allowed to manage, the version the change was made to ("version" in
+// body), and the rest of body.
+func (m *Manager) versioned(ctx context.Context, p request.Principal, id string, body []byte) (*Vault, int, []byte, error) {
+	v, err := m.manageable(ctx, p, id)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	fields, err := split(body, "version")
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	basedOn, err := version(fields.taken)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	return v, basedOn, fields.rest, nil
 }
 
 // manageable loads a vault the principal may manage; a vault it may not

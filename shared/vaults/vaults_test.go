@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
-	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -50,8 +49,7 @@ func localKEK(t *testing.T) kek.KEK {
 func backend(t *testing.T, k kek.KEK) *vaults.Backend {
 	t.Helper()
 	pool := testenv.Pool(t)
-	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusAccepted) }))
-	t.Cleanup(sink.Close)
+	sink := testenv.NewSink(t)
 	pub, err := outbox.NewPublisher(pool, sink.URL, outbox.WithRegisterer(prometheus.NewRegistry()))
 	if err != nil {
 		t.Fatal(err)
