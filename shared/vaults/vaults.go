@@ -10,12 +10,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/skyflow-oss/skyflow/shared/apierr"
@@ -231,7 +233,7 @@ func bump(ctx context.Context, tx pgx.Tx, id, column string, basedOn int) (int, 
 }
 
 // unavailable turns a database failure into a 503 without its details
-// (they can name values); nil stays nil.
+// (they can name values), logged without its detail; nil stays nil.
 func unavailable(err error) error {
 	if err == nil {
 		return nil
@@ -239,6 +241,12 @@ func unavailable(err error) error {
 	var ae *apierr.Error
 	if errors.As(err, &ae) {
 		return ae
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		slog.Error("vault registry database error", "code", pe.Code, "message", pe.Message, "constraint", pe.ConstraintName)
+	} else {
+		slog.Error("vault registry error", "error", err)
 	}
 	return apierr.Unavailable("the vault database is not available; try again")
 }
