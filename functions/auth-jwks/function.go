@@ -35,9 +35,8 @@ func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 		return nil, err
 	}
 	jwks, err := f.Backend.Keys.JWKS(ctx)
-	res := json.RawMessage(jwks)
 	if err != nil {
 		return nil, err
 	}
-	return request.Reply(e, ReplyType, Source, res)
+	return request.Reply(e, ReplyType, Source, json.RawMessage(jwks))
 }
