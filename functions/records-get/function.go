@@ -34,7 +34,7 @@ func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 	if err != nil {
 		return nil, err
 	}
-	params, err := getParams(e)
+	params, err := records.GetParamsOf(e)
 	if err != nil {
 		return nil, err
 	}
@@ -43,13 +43,4 @@ func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 		return nil, err
 	}
 	return request.Reply(e, ReplyType, Source, res)
-}
-
-// getParams reads the get's query parameters.
-func getParams(e event.Event) (records.GetParams, error) {
-	q, err := request.Query(e)
-	if err != nil {
-		return records.GetParams{}, err
-	}
-	return records.ParseGetParams(q)
 }

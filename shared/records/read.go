@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
@@ -38,6 +39,15 @@ type GetParams struct {
 	Offset       int
 	Limit        int
 	Descending   bool
+}
+
+// GetParamsOf reads the query parameters of a get request event.
+func GetParamsOf(e event.Event) (GetParams, error) {
+	q, err := request.Query(e)
+	if err != nil {
+		return GetParams{}, err
+	}
+	return ParseGetParams(q)
 }
 
 // ParseGetParams reads a get's query string, refusing unknown parameters.
