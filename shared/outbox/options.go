@@ -31,11 +31,12 @@ type options struct {
 	backoffBase    time.Duration
 	backoffMax     time.Duration
 	lease          time.Duration
+	concurrency    int
 }
 
 func defaultOptions() options {
 	return options{
-		httpClient:     &http.Client{},
+		httpClient:     &http.Client{Transport: keepAlive()},
 		logger:         slog.Default(),
 		requestTimeout: DefaultRequestTimeout,
 		retention:      DefaultRetention,
@@ -43,8 +44,25 @@ func defaultOptions() options {
 		backoffBase:    DefaultBackoffBase,
 		backoffMax:     DefaultBackoffMax,
 		lease:          DefaultLease,
+		concurrency:    DefaultConcurrency,
 	}
 }
+
+// keepAlive is the default transport, keeping a connection per concurrent
+// send (net/http keeps two per host otherwise, and would reconnect).
+func keepAlive() http.RoundTripper {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 2 * DefaultConcurrency
+	return t
+}
+
+// DefaultConcurrency is how many subjects' events are sent at once.
+const DefaultConcurrency = 8
+
+// WithConcurrency sets how many POSTs may be in flight at once, each for
+// events of a different subject (default DefaultConcurrency; 1 sends one
+// at a time).
+func WithConcurrency(n int) Option { return func(o *options) { o.concurrency = n } }
 
 // WithHTTPClient sets the client that POSTs events to the sink. Its Timeout,
 // if any, applies on top of the per-request timeout.

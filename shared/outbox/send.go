@@ -3,12 +3,14 @@ package outbox
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"slices"
+	"sync"
 	"syscall"
 	"time"
 
@@ -48,23 +50,30 @@ const (
 		WHERE source = $1 AND id = $2 AND sent_at IS NULL`
 )
 
-// deliver sends recs in order, stopping when ctx ends, and records in the
-// outbox what became of each: sent, failed, or not tried (due again at
-// once). byResend says the sweep is sending. It returns how many the sink
-// took, and an error naming those it did not.
+// deliver sends recs, stopping when ctx ends, and records in the outbox
+// what became of each: sent, failed, or not tried (due again at once).
+// byResend says the sweep is sending. It returns how many the sink took,
+// and an error naming those it did not.
+//
+// Events about one subject (one record, one vault, …) are sent one after
+// another in their order; events about different subjects are sent at the
+// same time, up to the concurrency option, so that a request that emits an
+// event per record does not wait for each POST in turn.
 func (p *Publisher) deliver(ctx context.Context, recs []record, byResend bool) (sent int, failed error) {
 	if len(recs) == 0 {
 		return 0, nil
 	}
+	results := p.sendAll(ctx, recs)
 	b := &pgx.Batch{}
 	var errs []error
-	for _, r := range recs {
-		if ctx.Err() != nil {
+	for i, r := range recs {
+		err := results[i]
+		if errors.Is(err, errNotTried) {
 			b.Queue(`UPDATE outbox SET next_attempt_at = now() WHERE source = $1 AND id = $2 AND sent_at IS NULL`,
 				r.source, r.id)
 			continue
 		}
-		if err := p.send(ctx, r); err != nil {
+		if err != nil {
 			why := describe(err)
 			p.metrics.failed(r.typ)
 			p.opts.logger.LogAttrs(ctx, slog.LevelWarn, "outbox: send failed, left for the sweep",
@@ -94,6 +103,64 @@ func (p *Publisher) deliver(ctx context.Context, recs []record, byResend bool) (
 		errs = append(errs, fmt.Errorf("outbox: record send results: %w", err))
 	}
 	return sent, errors.Join(errs...)
+}
+
+// errNotTried marks an event not sent because ctx ended first.
+var errNotTried = errors.New("not tried")
+
+// sendAll sends recs, each subject's in order in a lane of its own, and
+// returns each one's result.
+func (p *Publisher) sendAll(ctx context.Context, recs []record) []error {
+	results := make([]error, len(recs))
+	var lanes [][]int
+	bySubject := map[string]int{}
+	for i, r := range recs {
+		key := subjectOf(r)
+		lane, ok := bySubject[key]
+		if !ok {
+			lane = len(lanes)
+			bySubject[key] = lane
+			lanes = append(lanes, nil)
+		}
+		lanes[lane] = append(lanes[lane], i)
+	}
+	run := func(lane []int) {
+		for _, i := range lane {
+			if ctx.Err() != nil {
+				results[i] = errNotTried
+				continue
+			}
+			results[i] = p.send(ctx, recs[i])
+		}
+	}
+	if len(lanes) == 1 || p.opts.concurrency <= 1 {
+		for _, lane := range lanes {
+			run(lane)
+		}
+		return results
+	}
+	slots := make(chan struct{}, p.opts.concurrency)
+	var wg sync.WaitGroup
+	for _, lane := range lanes {
+		slots <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-slots; wg.Done() }()
+			run(lane)
+		}()
+	}
+	wg.Wait()
+	return results
+}
+
+// subjectOf is the subject of a stored event ("" when it has none, or
+// does not decode: such events share one lane).
+func subjectOf(r record) string {
+	var e struct {
+		Subject string `json:"subject"`
+	}
+	_ = json.Unmarshal(r.payload, &e)
+	return e.Subject
 }
 
 // record writes the send results in one transaction that does not wait
