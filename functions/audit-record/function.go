@@ -22,6 +22,7 @@ import (
 	"github.com/skyflow-oss/skyflow/shared/config"
 	"github.com/skyflow-oss/skyflow/shared/db"
 	"github.com/skyflow-oss/skyflow/shared/metrics"
+	"github.com/skyflow-oss/skyflow/shared/sender"
 )
 
 // Function records audit entries.
@@ -54,6 +55,9 @@ func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
 // Handle appends the event's entry in one transaction; a redelivery adds
 // nothing.
 func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, error) {
+	if err := sender.Require(ctx, sender.Broker); err != nil {
+		return nil, err
+	}
 	entry := audit.FromEvent(e, time.Now())
 	var (
 		seq      int64

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/skyflow-oss/skyflow/shared/audit"
+	"github.com/skyflow-oss/skyflow/shared/sender"
 	"github.com/skyflow-oss/skyflow/shared/testenv"
 )
 
@@ -51,7 +52,7 @@ func domainEvent(id, typ string) event.Event {
 
 func TestEveryEventIsRecordedOnceWithoutSensitiveData(t *testing.T) {
 	f, pool := start(t)
-	ctx := context.Background()
+	ctx := sender.NewContext(context.Background(), sender.Broker)
 	const typ = "com.skyflow.audit.record.read"
 	before := testutil.ToFloat64(f.recorded.WithLabelValues(typ))
 	for _, e := range []event.Event{

@@ -30,7 +30,7 @@ func New() *Function { return &Function{} }
 
 // Handle answers one request.
 func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, error) {
-	if err := request.AcceptAnonymous(e, RequestType); err != nil {
+	if err := request.AcceptAnonymous(ctx, e, RequestType); err != nil {
 		return nil, err
 	}
 	var req identity.TokenRequest

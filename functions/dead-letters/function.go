@@ -20,6 +20,7 @@ import (
 	"github.com/skyflow-oss/skyflow/shared/db"
 	"github.com/skyflow-oss/skyflow/shared/metrics"
 	"github.com/skyflow-oss/skyflow/shared/outbox"
+	"github.com/skyflow-oss/skyflow/shared/sender"
 )
 
 // RecordedType announces a dead letter. A dead letter of this type is kept
@@ -69,6 +70,9 @@ func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
 
 // Handle keeps one dead letter.
 func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, error) {
+	if err := sender.Require(ctx, sender.Broker); err != nil {
+		return nil, err
+	}
 	stored, err := json.Marshal(e)
 	if err != nil {
 		return nil, err

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/skyflow-oss/skyflow/eventing/catalog"
+	"github.com/skyflow-oss/skyflow/shared/sender"
 	"github.com/skyflow-oss/skyflow/shared/testenv"
 )
 
@@ -82,7 +83,7 @@ func deadLetter(id, typ string) event.Event {
 
 func TestDeadLetterIsKeptOnceAndAnnouncedWithACatalogEvent(t *testing.T) {
 	f, s, pool := start(t)
-	ctx := context.Background()
+	ctx := sender.NewContext(context.Background(), sender.Broker)
 	before := testutil.ToFloat64(f.received.WithLabelValues("com.skyflow.vault.record.created"))
 	in := deadLetter("evt-1", "com.skyflow.vault.record.created")
 	for range 2 { // a redelivery is the same dead letter
@@ -133,7 +134,7 @@ func TestDeadLetterIsKeptOnceAndAnnouncedWithACatalogEvent(t *testing.T) {
 
 func TestDeadLetteredAnnouncementIsKeptButNotAnnouncedAgain(t *testing.T) {
 	f, s, pool := start(t)
-	ctx := context.Background()
+	ctx := sender.NewContext(context.Background(), sender.Broker)
 	if _, err := f.Handle(ctx, deadLetter("ann-1", RecordedType)); err != nil {
 		t.Fatal(err)
 	}

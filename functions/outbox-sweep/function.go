@@ -16,6 +16,7 @@ import (
 	"github.com/skyflow-oss/skyflow/shared/config"
 	"github.com/skyflow-oss/skyflow/shared/db"
 	"github.com/skyflow-oss/skyflow/shared/outbox"
+	"github.com/skyflow-oss/skyflow/shared/sender"
 )
 
 // PingType is the type of the PingSource's events.
@@ -43,6 +44,9 @@ func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
 
 // Handle sweeps once per ping.
 func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, error) {
+	if err := sender.Require(ctx, sender.Ping); err != nil {
+		return nil, err
+	}
 	if e.Type() != PingType {
 		return nil, apierr.InvalidArgument("outbox-sweep handles %s events only.", PingType)
 	}

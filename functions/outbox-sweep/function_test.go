@@ -18,6 +18,7 @@ import (
 	"github.com/skyflow-oss/skyflow/shared/apierr"
 	"github.com/skyflow-oss/skyflow/shared/db"
 	"github.com/skyflow-oss/skyflow/shared/outbox"
+	"github.com/skyflow-oss/skyflow/shared/sender"
 	"github.com/skyflow-oss/skyflow/shared/testenv"
 )
 
@@ -114,7 +115,7 @@ func TestStartRejectsBadSettings(t *testing.T) {
 }
 
 func TestSweepResendsUnsentEvent(t *testing.T) {
-	ctx := testContext(t)
+	ctx := sender.NewContext(testContext(t), sender.Ping)
 	dbURL := testenv.Database(t)
 	s := &sink{}
 	srv := httptest.NewServer(s)
@@ -194,7 +195,7 @@ func TestSweepResendsUnsentEvent(t *testing.T) {
 }
 
 func TestSweepLeavesRecentEvents(t *testing.T) {
-	ctx := testContext(t)
+	ctx := sender.NewContext(testContext(t), sender.Ping)
 	dbURL := testenv.Database(t)
 	s := &sink{}
 	srv := httptest.NewServer(s)
@@ -234,7 +235,7 @@ func TestSweepLeavesRecentEvents(t *testing.T) {
 }
 
 func TestHandleRejectsOtherEvents(t *testing.T) {
-	ctx := testContext(t)
+	ctx := sender.NewContext(testContext(t), sender.Ping)
 	srv := httptest.NewServer(&sink{})
 	t.Cleanup(srv.Close)
 	f := started(t, map[string]string{"DATABASE_URL": testenv.Database(t), "K_SINK": srv.URL})

@@ -30,7 +30,7 @@ func New() *Function { return &Function{} }
 
 // Handle answers one request.
 func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, error) {
-	p, err := request.Accept(e, RequestType)
+	p, err := request.Accept(ctx, e, RequestType)
 	if err != nil {
 		return nil, err
 	}

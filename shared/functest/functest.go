@@ -28,6 +28,7 @@ import (
 	"github.com/skyflow-oss/skyflow/shared/outbox"
 	"github.com/skyflow-oss/skyflow/shared/records"
 	"github.com/skyflow-oss/skyflow/shared/request"
+	"github.com/skyflow-oss/skyflow/shared/sender"
 	"github.com/skyflow-oss/skyflow/shared/testenv"
 	"github.com/skyflow-oss/skyflow/shared/vaults"
 )
@@ -73,6 +74,8 @@ func New(t *testing.T) *Env {
 	_, prefix := testenv.Redis(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
+	// Handle runs as the host runs it for an event the gateway signed.
+	ctx = sender.NewContext(ctx, sender.Gateway)
 	return &Env{T: t, KEK: k, ctx: ctx, Config: map[string]string{
 		"DATABASE_URL":       testenv.Database(t),
 		"REDIS_URL":          testenv.RedisURL(t),

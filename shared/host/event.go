@@ -20,6 +20,7 @@ import (
 
 	"github.com/skyflow-oss/skyflow/shared/apierr"
 	"github.com/skyflow-oss/skyflow/shared/logging"
+	"github.com/skyflow-oss/skyflow/shared/sender"
 	"github.com/skyflow-oss/skyflow/shared/telemetry"
 )
 
@@ -43,6 +44,13 @@ func (h *httpHandler) serveEvent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	typ := h.metrics.eventType.Value(e.Type())
+	// SKY-ARCH-001: only a trusted sender's event, signed for this function.
+	from, err := h.settings.Senders.Verify(r.Header.Get("Authorization"), *e, h.settings.Function, time.Now())
+	if err != nil {
+		h.metrics.observe(typ, http.StatusUnauthorized, start)
+		h.fail(w, e.ID(), typ, apierr.Unauthenticated("%v", err))
+		return
+	}
 	h.metrics.inFlight.Inc()
 	defer h.metrics.inFlight.Dec()
 
@@ -60,6 +68,7 @@ func (h *httpHandler) serveEvent(w http.ResponseWriter, r *http.Request) {
 			attribute.String("faas.name", h.settings.Function)))
 	defer span.End()
 	ctx = logging.WithRequestID(ctx, e.ID())
+	ctx = sender.NewContext(ctx, from.Issuer)
 	ctx, cancel := context.WithTimeout(ctx, h.settings.EventTimeout)
 	defer cancel()
 

@@ -33,6 +33,7 @@ import (
 
 	"github.com/skyflow-oss/skyflow/shared/config"
 	"github.com/skyflow-oss/skyflow/shared/logging"
+	"github.com/skyflow-oss/skyflow/shared/sender"
 	"github.com/skyflow-oss/skyflow/shared/telemetry"
 )
 
@@ -70,6 +71,9 @@ type Settings struct {
 	EventTimeout time.Duration // SKYFLOW_EVENT_TIMEOUT: deadline of one Handle call
 	DrainTimeout time.Duration // SKYFLOW_DRAIN_TIMEOUT: how long SIGTERM waits for events in flight
 	LogLevel     string        // LOG_LEVEL
+	// Senders verifies who sent each event (SKYFLOW_TRUSTED_SENDERS): an
+	// event without a valid assertion from a trusted sender is refused.
+	Senders *sender.Verifier
 }
 
 // LoadSettings reads the settings from env, reporting every bad value.
@@ -83,7 +87,16 @@ func LoadSettings(env *config.Env) (Settings, error) {
 		DrainTimeout: env.Duration("SKYFLOW_DRAIN_TIMEOUT", 30*time.Second),
 		LogLevel:     env.String("LOG_LEVEL", "info"),
 	}
-	return s, env.Err()
+	trusted := env.Required("SKYFLOW_TRUSTED_SENDERS", "the public keys of the gateway, broker and ping source (gateway=<base64>,…)")
+	if err := env.Err(); err != nil {
+		return s, err
+	}
+	senders, err := sender.ParseTrusted(trusted)
+	if err != nil {
+		return s, fmt.Errorf("configuration: SKYFLOW_TRUSTED_SENDERS: %w", err)
+	}
+	s.Senders = senders
+	return s, nil
 }
 
 // Main runs the function until SIGTERM or SIGINT and exits the process:

@@ -28,7 +28,22 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/skyflow-oss/skyflow/shared/apierr"
+	"github.com/skyflow-oss/skyflow/shared/sender"
 )
+
+// gateway signs the tests' events; the hosts under test trust it.
+var gateway = func() *sender.Signer {
+	s, err := sender.GenerateSigner(sender.Gateway)
+	if err != nil {
+		panic(err)
+	}
+	return s
+}()
+
+// settings are a test host's settings: it trusts the test gateway.
+func settings(maxBody int64, timeout time.Duration) Settings {
+	return Settings{Function: "host-test", MaxBodyBytes: maxBody, EventTimeout: timeout, DrainTimeout: timeout, Senders: sender.NewVerifier(gateway)}
+}
 
 // testFunction replies to "echo", panics on "panic" and fails on "missing".
 type testFunction struct {
@@ -57,6 +72,11 @@ func (f *testFunction) Handle(ctx context.Context, e event.Event) (*event.Event,
 		return nil, apierr.NotFound("No record with that id.")
 	case "test.internal":
 		return nil, errors.New("password=hunter2 leaked into an error")
+	case "test.sender":
+		r := event.New()
+		r.SetType("test.sender")
+		r.SetData("text/plain", sender.From(ctx))
+		return &r, nil
 	}
 	return nil, nil
 }
@@ -70,7 +90,7 @@ func serve(t *testing.T, f Handler) string {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	s := Settings{Function: "host-test", MaxBodyBytes: 64 << 10, EventTimeout: 5 * time.Second, DrainTimeout: 5 * time.Second}
+	s := settings(64<<10, 5*time.Second)
 	go func() { done <- Serve(ctx, ln, f, s, slog.New(slog.NewTextHandler(io.Discard, nil))) }()
 	t.Cleanup(func() {
 		cancel()
@@ -107,12 +127,23 @@ func newEvent(typ, data string) event.Event {
 	return e
 }
 
-// postBinary sends e in binary mode and returns the response.
+// postBinary sends e in binary mode, signed by the test gateway for the
+// host under test, and returns the response.
 func postBinary(t *testing.T, base string, e event.Event) *http.Response {
+	t.Helper()
+	return postSigned(t, base, e, "host-test")
+}
+
+func postSigned(t *testing.T, base string, e event.Event, function string) *http.Response {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, base+"/", nil)
 	if err := cehttp.WriteRequest(context.Background(), binding.ToMessage(&e), req); err != nil {
 		t.Fatal(err)
+	}
+	if function != "" {
+		if err := gateway.Authorize(req, e, function); err != nil {
+			t.Fatal(err)
+		}
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -174,7 +205,12 @@ func TestBinaryModeEventGetsBinaryModeReply(t *testing.T) {
 func TestStructuredModeEventIsHandled(t *testing.T) {
 	base := serve(t, &testFunction{})
 	body := `{"specversion":"1.0","id":"s-1","source":"/test","type":"test.echo","datacontenttype":"application/json","data":{"n":2}}`
-	resp := post(t, base, "application/cloudevents+json", []byte(body), nil)
+	var e event.Event
+	if err := json.Unmarshal([]byte(body), &e); err != nil {
+		t.Fatal(err)
+	}
+	token, _ := gateway.Sign(e, "host-test", time.Now())
+	resp := post(t, base, "application/cloudevents+json", []byte(body), map[string]string{"Authorization": "Bearer " + token})
 	if resp.StatusCode != 200 {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
@@ -263,12 +299,35 @@ func TestBadInputGetsClientErrors(t *testing.T) {
 	}
 }
 
+// SKY-ARCH-001 at the host: an event without the sender's assertion, or
+// with one made for another function, never reaches Handle; a valid one
+// tells Handle who sent it.
+func TestEventsNeedAValidSenderAssertion(t *testing.T) {
+	f := &testFunction{}
+	base := serve(t, f)
+	for name, function := range map[string]string{"unsigned": "", "signed for another function": "records-insert"} {
+		resp := postSigned(t, base, newEvent("test.echo", `{}`), function)
+		if resp.StatusCode != 401 {
+			t.Fatalf("%s: status %d, want 401", name, resp.StatusCode)
+		}
+		if e := envelopeOf(t, resp); e.HTTPCode != 401 || !strings.Contains(e.Message, "assertion") {
+			t.Fatalf("%s: envelope %+v", name, e)
+		}
+	}
+	if f.calls.Load() != 0 {
+		t.Fatalf("Handle ran %d times for refused events", f.calls.Load())
+	}
+	if r := replyOf(t, postBinary(t, base, newEvent("test.sender", `{}`))); string(r.Data()) != sender.Gateway {
+		t.Fatalf("Handle saw sender %q", r.Data())
+	}
+}
+
 func TestReadinessWaitsForStart(t *testing.T) {
 	f := &testFunction{started: make(chan struct{})}
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	s := Settings{Function: "host-test", MaxBodyBytes: 1 << 20, EventTimeout: time.Second, DrainTimeout: time.Second}
+	s := settings(1<<20, time.Second)
 	go Serve(ctx, ln, f, s, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	base := "http://" + ln.Addr().String()
 	var status int
@@ -355,7 +414,8 @@ func TestPortInUseIsAClearError(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	s := Settings{Function: "host-test", Addr: ln.Addr().String(), MaxBodyBytes: 1, EventTimeout: time.Second, DrainTimeout: time.Second}
+	s := settings(1, time.Second)
+	s.Addr = ln.Addr().String()
 	err = Run(context.Background(), &testFunction{}, s, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err == nil || !strings.Contains(err.Error(), "port in use") {
 		t.Fatalf("err = %v", err)
@@ -375,7 +435,7 @@ func TestSIGTERMDrainsAnInFlightEvent(t *testing.T) {
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
 	cmd := exec.Command(bin)
-	cmd.Env = append(os.Environ(), fmt.Sprintf("PORT=%d", port), "K_SERVICE=echo")
+	cmd.Env = append(os.Environ(), fmt.Sprintf("PORT=%d", port), "K_SERVICE=echo", "SKYFLOW_TRUSTED_SENDERS="+sender.NewVerifier(gateway).Trusted())
 	var logs bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
@@ -391,6 +451,7 @@ func TestSIGTERMDrainsAnInFlightEvent(t *testing.T) {
 		e := newEvent("com.skyflow.test.sleep", `{"ms":600}`)
 		req, _ := http.NewRequest(http.MethodPost, base+"/", nil)
 		cehttp.WriteRequest(context.Background(), binding.ToMessage(&e), req)
+		gateway.Authorize(req, e, "echo")
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			answered <- -1
@@ -432,7 +493,7 @@ func FuzzStructuredEvent(f *testing.F) {
 	f.Add([]byte(`{"specversion":"1.0","id":"1","source":"/x","type":"test.echo","data_base64":"AAEC"}`), "application/cloudevents+json")
 	f.Add([]byte(`[{"specversion":"1.0"}]`), "application/cloudevents-batch+json")
 	f.Add([]byte(`{}`), "application/json")
-	h := newHTTPHandler(&testFunction{}, Settings{Function: "fuzz", MaxBodyBytes: 1 << 16, EventTimeout: time.Second}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	h := newHTTPHandler(&testFunction{}, settings(1<<16, time.Second), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	h.started.Store(true)
 	f.Fuzz(func(t *testing.T, body []byte, contentType string) {
 		req, _ := http.NewRequest(http.MethodPost, "/", bytes.NewReader(body))

@@ -18,6 +18,7 @@ package request
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -28,6 +29,7 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 
 	"github.com/skyflow-oss/skyflow/shared/apierr"
+	"github.com/skyflow-oss/skyflow/shared/sender"
 )
 
 // Extension names.
@@ -157,19 +159,24 @@ func Reply(e event.Event, replyType, source string, data any) (*event.Event, err
 	return &r, nil
 }
 
-// Accept checks that e is of the type the function handles and returns
-// its principal.
-func Accept(e event.Event, typ string) (Principal, error) {
-	if err := AcceptAnonymous(e, typ); err != nil {
+// Accept checks that e is a client request of the type the function
+// handles, sent by the gateway, and returns its principal.
+func Accept(ctx context.Context, e event.Event, typ string) (Principal, error) {
+	if err := AcceptAnonymous(ctx, e, typ); err != nil {
 		return Principal{}, err
 	}
 	return PrincipalOf(e)
 }
 
-// AcceptAnonymous checks that e is of the type the function handles, for
-// the routes that need no principal (register, log in, token exchange,
-// JWKS).
-func AcceptAnonymous(e event.Event, typ string) error {
+// AcceptAnonymous checks that e is a client request of the type the
+// function handles, sent by the gateway, for the routes that need no
+// principal (register, log in, token exchange, JWKS). The host has
+// verified the sender's assertion; client requests come only from the
+// gateway, never from the broker or another function.
+func AcceptAnonymous(ctx context.Context, e event.Event, typ string) error {
+	if err := sender.Require(ctx, sender.Gateway); err != nil {
+		return err
+	}
 	if e.Type() != typ {
 		return apierr.InvalidArgument("event type %q is not handled here: send %s", e.Type(), typ)
 	}

@@ -1,6 +1,7 @@
 package request_test
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	"github.com/skyflow-oss/skyflow/shared/apierr"
 	"github.com/skyflow-oss/skyflow/shared/records"
 	"github.com/skyflow-oss/skyflow/shared/request"
+	"github.com/skyflow-oss/skyflow/shared/sender"
 )
 
 func newEvent(data string, ext map[string]string) event.Event {
@@ -34,17 +36,27 @@ func code(err error) int {
 	return -1
 }
 
-func TestAcceptWantsTheTypeAndAPrincipal(t *testing.T) {
+func TestAcceptWantsTheGatewayTheTypeAndAPrincipal(t *testing.T) {
+	fromGateway := sender.NewContext(context.Background(), sender.Gateway)
 	e := newEvent(`{}`, map[string]string{"principal": "sa:1", "roles": "owner  reader"})
-	p, err := request.Accept(e, "com.skyflow.vault.records.insert")
+	p, err := request.Accept(fromGateway, e, "com.skyflow.vault.records.insert")
 	if err != nil || p.ID != "sa:1" || len(p.Roles) != 2 || !p.Has("reader") || p.Has("admin") {
 		t.Fatalf("Accept = %+v, %v", p, err)
 	}
-	if _, err := request.Accept(e, "com.skyflow.vault.records.get"); code(err) != 400 {
+	if _, err := request.Accept(fromGateway, e, "com.skyflow.vault.records.get"); code(err) != 400 {
 		t.Errorf("another type: %v, want 400", err)
 	}
-	if _, err := request.Accept(newEvent(`{}`, nil), "com.skyflow.vault.records.insert"); code(err) != 401 {
+	if _, err := request.Accept(fromGateway, newEvent(`{}`, nil), "com.skyflow.vault.records.insert"); code(err) != 401 {
 		t.Errorf("no principal: %v, want 401", err)
+	}
+	// A client request delivered by the broker (or unverified) is refused.
+	for _, ctx := range []context.Context{sender.NewContext(context.Background(), sender.Broker), context.Background()} {
+		if _, err := request.Accept(ctx, e, "com.skyflow.vault.records.insert"); code(err) != 403 {
+			t.Errorf("sender %q: %v, want 403", sender.From(ctx), err)
+		}
+		if err := request.AcceptAnonymous(ctx, e, "com.skyflow.vault.records.insert"); code(err) != 403 {
+			t.Errorf("anonymous, sender %q: %v, want 403", sender.From(ctx), err)
+		}
 	}
 }
 
