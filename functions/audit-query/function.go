@@ -1,18 +1,17 @@
 // Package main is the audit-query function: it lists audit log entries
-// (com.skyflow.audit.events.list → com.skyflow.audit.events.listed),
+// (com.skyflow.audit.events.list → com.skyflow.audit.events.listed) for
+// platform administrators and auditors,
 // newest first, filtered by vault, principal, action, resource and time,
 // paged by an opaque token. The gateway routes GET /v1/audit/events to it.
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -23,6 +22,8 @@ import (
 	"github.com/skyflow-oss/skyflow/shared/apierr"
 	"github.com/skyflow-oss/skyflow/shared/config"
 	"github.com/skyflow-oss/skyflow/shared/db"
+	"github.com/skyflow-oss/skyflow/shared/policy"
+	"github.com/skyflow-oss/skyflow/shared/request"
 )
 
 // Event types and the source of replies.
@@ -38,17 +39,11 @@ const (
 	MaxPageSize     = 200
 )
 
-// ListRequest is the data of a ListType event; every field is optional.
-type ListRequest struct {
-	VaultID   string `json:"vault_id"`
-	Principal string `json:"principal"`
-	Action    string `json:"action"`
-	Resource  string `json:"resource"`
-	From      string `json:"from"` // RFC 3339, inclusive
-	To        string `json:"to"`   // RFC 3339, exclusive
-	PageSize  *int   `json:"page_size"`
-	PageToken string `json:"page_token"`
-}
+// The query parameters of GET /v1/audit/events; every one is optional.
+var allowedParams = []string{"vault_id", "principal", "action", "resource", "from", "to", "page_size", "page_token"}
+
+// Auditor is the role that may read the audit log, besides platform administrators.
+const Auditor = "auditor"
 
 // Listed is the data of a ListedType event.
 type Listed struct {
@@ -95,32 +90,27 @@ type query struct {
 	before                               int64 // seq < before; 0 for the first page
 }
 
-// parse checks the request and says precisely what is wrong with it.
-func parse(e event.Event) (query, error) {
+// parse checks the request's query and says precisely what is wrong with it.
+func parse(params url.Values) (query, error) {
 	q := query{pageSize: DefaultPageSize}
-	if e.Type() != ListType {
-		return q, apierr.InvalidArgument("event type %q is not handled here: send %s", e.Type(), ListType)
-	}
-	var req ListRequest
-	if data := bytes.TrimSpace(e.Data()); len(data) > 0 {
-		dec := json.NewDecoder(bytes.NewReader(data))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&req); err != nil {
-			return q, requestError(err)
+	for name, values := range params {
+		if !slices.Contains(allowedParams, name) {
+			return q, apierr.InvalidArgument("unknown query parameter %q: use %s", name, strings.Join(allowedParams, ", "))
 		}
-		if _, err := dec.Token(); err != io.EOF {
-			return q, apierr.InvalidArgument("the request data must be one JSON object, with nothing after it")
+		if len(values) > 1 {
+			return q, apierr.InvalidArgument("%s may be given once", name)
 		}
 	}
-	q.vaultID, q.principal, q.action, q.resource = req.VaultID, req.Principal, req.Action, req.Resource
+	q.vaultID, q.principal, q.action, q.resource = params.Get("vault_id"), params.Get("principal"), params.Get("action"), params.Get("resource")
 	for _, t := range []struct {
-		name, value string
-		into        **time.Time
-	}{{"from", req.From, &q.from}, {"to", req.To, &q.to}} {
-		if t.value == "" {
+		name string
+		into **time.Time
+	}{{"from", &q.from}, {"to", &q.to}} {
+		v := params.Get(t.name)
+		if v == "" {
 			continue
 		}
-		at, err := time.Parse(time.RFC3339Nano, t.value)
+		at, err := time.Parse(time.RFC3339Nano, v)
 		if err != nil {
 			return q, apierr.InvalidArgument("%s must be a time in RFC 3339 form, such as 2026-11-23T21:00:00Z", t.name)
 		}
@@ -129,14 +119,15 @@ func parse(e event.Event) (query, error) {
 	if q.from != nil && q.to != nil && !q.from.Before(*q.to) {
 		return q, apierr.InvalidArgument("from must be before to")
 	}
-	if req.PageSize != nil {
-		if *req.PageSize < 1 || *req.PageSize > MaxPageSize {
-			return q, apierr.InvalidArgument("page_size must be between 1 and %d (default %d), not %d", MaxPageSize, DefaultPageSize, *req.PageSize)
+	if v := params.Get("page_size"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > MaxPageSize {
+			return q, apierr.InvalidArgument("page_size must be an integer between 1 and %d (default %d)", MaxPageSize, DefaultPageSize)
 		}
-		q.pageSize = *req.PageSize
+		q.pageSize = n
 	}
-	if req.PageToken != "" {
-		seq, ok := decodeToken(req.PageToken)
+	if v := params.Get("page_token"); v != "" {
+		seq, ok := decodeToken(v)
 		if !ok {
 			return q, apierr.InvalidArgument("page_token is not a token this service issued: pass next_page_token from the previous reply unchanged")
 		}
@@ -145,33 +136,6 @@ func parse(e event.Event) (query, error) {
 	return q, nil
 }
 
-var allowedFields = "vault_id, principal, action, resource, from, to, page_size, page_token"
-
-// requestError turns a decoding error into a message that names the field
-// and never echoes a value.
-func requestError(err error) error {
-	var typeErr *json.UnmarshalTypeError
-	var syntaxErr *json.SyntaxError
-	switch {
-	case errors.As(err, &typeErr) && typeErr.Field == "page_size":
-		return apierr.InvalidArgument("page_size must be an integer between 1 and %d", MaxPageSize)
-	case errors.As(err, &typeErr) && typeErr.Field != "":
-		return apierr.InvalidArgument("%s must be a string", typeErr.Field)
-	case errors.As(err, &typeErr):
-		return apierr.InvalidArgument("the request data must be a JSON object with the fields %s", allowedFields)
-	case errors.As(err, &syntaxErr):
-		return apierr.InvalidArgument("the request data is not valid JSON (at byte %d)", syntaxErr.Offset)
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return apierr.InvalidArgument("the request data is not valid JSON (it ends too soon)")
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return apierr.InvalidArgument("unknown field %s in the request data: the fields are %s",
-			strings.TrimPrefix(err.Error(), "json: unknown field "), allowedFields)
-	}
-	return apierr.InvalidArgument("the request data must be a JSON object with the fields %s", allowedFields)
-}
-
-// Page tokens are opaque to callers: base64url of "s<seq>", the smallest
-// seq of the page before.
 func encodeToken(seq int64) string {
 	return base64.RawURLEncoding.EncodeToString([]byte("s" + strconv.FormatInt(seq, 10)))
 }
@@ -232,7 +196,18 @@ func (q query) sql() (string, []any) {
 
 // Handle answers one list request.
 func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, error) {
-	q, err := parse(e)
+	p, err := request.Accept(ctx, e, ListType)
+	if err != nil {
+		return nil, err
+	}
+	if !p.Has(policy.PlatformAdmin) && !p.Has(Auditor) {
+		return nil, apierr.PermissionDenied("only platform administrators and auditors (roles %q, %q) may read the audit log", policy.PlatformAdmin, Auditor)
+	}
+	params, err := request.Query(e)
+	if err != nil {
+		return nil, err
+	}
+	q, err := parse(params)
 	if err != nil {
 		return nil, err
 	}

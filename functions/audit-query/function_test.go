@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +18,8 @@ import (
 	"github.com/skyflow-oss/skyflow/eventing/catalog"
 	"github.com/skyflow-oss/skyflow/shared/apierr"
 	"github.com/skyflow-oss/skyflow/shared/audit"
+	"github.com/skyflow-oss/skyflow/shared/request"
+	"github.com/skyflow-oss/skyflow/shared/sender"
 	"github.com/skyflow-oss/skyflow/shared/testenv"
 )
 
@@ -63,20 +66,24 @@ func start(t *testing.T) *Function {
 	return f
 }
 
-func list(data string) event.Event {
+// fromGateway is the context the host gives Handle for a gateway's event.
+var fromGateway = sender.NewContext(context.Background(), sender.Gateway)
+
+// list is GET /v1/audit/events?query by a principal with roles.
+func list(query, roles string) event.Event {
 	e := event.New()
 	e.SetID("req-1")
 	e.SetSource("/skyflow/functions/gateway")
 	e.SetType(ListType)
-	if data != "" {
-		e.SetData(event.ApplicationJSON, []byte(data))
-	}
+	e.SetExtension(request.ExtPrincipal, "user:someone")
+	e.SetExtension(request.ExtRoles, roles)
+	e.SetExtension(request.ExtQuery, query)
 	return e
 }
 
 func handle(t *testing.T, f *Function, data string) Listed {
 	t.Helper()
-	reply, err := f.Handle(context.Background(), list(data))
+	reply, err := f.Handle(fromGateway, list(data, "auditor"))
 	if err != nil {
 		t.Fatalf("Handle(%s): %v", data, err)
 	}
@@ -109,25 +116,25 @@ func TestListFiltersAndPagesNewestFirst(t *testing.T) {
 		e.Resource != "cards" || e.Action != "write" || !e.OccurredAt.Equal(base.Add(10*time.Minute)) || len(e.Hash) != 64 {
 		t.Fatalf("entry %+v", e)
 	}
-	for data, want := range map[string]string{
-		`{"vault_id":"v1"}`:                                           "9,7,5,3,1",
-		`{"vault_id":"v1","principal":"bob"}`:                         "9,7",
-		`{"action":"read"}`:                                           "9,6,3",
-		`{"resource":"cards","action":"read","principal":"alice"}`:    "3",
-		`{"from":"2026-11-23T12:03:00Z","to":"2026-11-23T12:06:00Z"}`: "5,4,3",
-		`{"vault_id":"nobody"}`:                                       "",
+	for query, want := range map[string]string{
+		"vault_id=v1":               "9,7,5,3,1",
+		"vault_id=v1&principal=bob": "9,7",
+		"action=read":               "9,6,3",
+		"resource=cards&action=read&principal=alice":        "3",
+		"from=2026-11-23T12:03:00Z&to=2026-11-23T12:06:00Z": "5,4,3",
+		"vault_id=nobody": "",
 	} {
-		if got := handle(t, f, data); seqs(got) != want {
-			t.Errorf("%s: %s, want %s", data, seqs(got), want)
+		if got := handle(t, f, query); seqs(got) != want {
+			t.Errorf("%s: %s, want %s", query, seqs(got), want)
 		}
 	}
 
 	var pages []string
 	token := ""
 	for range 10 {
-		req := `{"page_size":4}`
+		req := "page_size=4"
 		if token != "" {
-			req = fmt.Sprintf(`{"page_size":4,"page_token":%q}`, token)
+			req += "&page_token=" + url.QueryEscape(token)
 		}
 		page := handle(t, f, req)
 		pages = append(pages, seqs(page))
@@ -142,35 +149,51 @@ func TestListFiltersAndPagesNewestFirst(t *testing.T) {
 
 func TestBadRequestsAreInvalidArgumentWithAPreciseMessage(t *testing.T) {
 	f := start(t)
-	for data, want := range map[string]string{
-		`{"from":"yesterday"}`: "from must be a time in RFC 3339 form",
-		`{"to":"2026-11-23"}`:  "to must be a time in RFC 3339 form",
-		`{"from":"2026-11-23T13:00:00Z","to":"2026-11-23T12:00:00Z"}`: "from must be before to",
-		`{"page_size":0}`:                    "page_size must be between 1 and 200",
-		`{"page_size":201}`:                  "page_size must be between 1 and 200",
-		`{"page_size":2.5}`:                  "page_size must be an integer",
-		`{"page_size":"10"}`:                 "page_size must be an integer",
-		`{"vault_id":7}`:                     "vault_id must be a string",
-		`{"card_number":"4111111111111111"}`: `unknown field "card_number"`,
-		`{"page_token":"not-a-token"}`:       "page_token is not a token this service issued",
-		`{"page_token":"czA"}`:               "page_token is not a token this service issued", // "s0"
-		`[1]`:                                "must be a JSON object",
-		`{"vault_id":`:                       "not valid JSON",
-		`{} {}`:                              "one JSON object",
+	for query, want := range map[string]string{
+		"from=yesterday": "from must be a time in RFC 3339 form",
+		"to=2026-11-23":  "to must be a time in RFC 3339 form",
+		"from=2026-11-23T13:00:00Z&to=2026-11-23T12:00:00Z": "from must be before to",
+		"page_size=0":                  "page_size must be an integer between 1 and 200",
+		"page_size=201":                "page_size must be an integer between 1 and 200",
+		"page_size=2.5":                "page_size must be an integer",
+		"vault_id=a&vault_id=b":        "vault_id may be given once",
+		"card_number=4111111111111111": `unknown query parameter "card_number"`,
+		"page_token=not-a-token":       "page_token is not a token this service issued",
+		"page_token=czA":               "page_token is not a token this service issued", // "s0"
+		"vault_id=%zz":                 "not valid URL encoding",
 	} {
-		_, err := f.Handle(context.Background(), list(data))
+		_, err := f.Handle(fromGateway, list(query, "admin"))
 		var ae *apierr.Error
 		if !errors.As(err, &ae) || ae.HTTPCode != http.StatusBadRequest || !strings.Contains(ae.Message, want) {
-			t.Errorf("%s: %v, want a 400 saying %q", data, err, want)
+			t.Errorf("%s: %v, want a 400 saying %q", query, err, want)
 		}
 		if err != nil && strings.Contains(err.Error(), "4111111111111111") {
-			t.Errorf("%s: the message echoes a value: %v", data, err)
+			t.Errorf("%s: the message echoes a value: %v", query, err)
 		}
 	}
-	wrong := list("")
+	wrong := list("", "admin")
 	wrong.SetType("com.skyflow.audit.events.delete")
-	if _, err := f.Handle(context.Background(), wrong); err == nil || !strings.Contains(err.Error(), ListType) {
+	if _, err := f.Handle(fromGateway, wrong); err == nil || !strings.Contains(err.Error(), ListType) {
 		t.Errorf("wrong type: %v", err)
+	}
+}
+
+// Only administrators and auditors read the audit log, and only through the gateway.
+func TestOnlyAuditorsThroughTheGatewayMayList(t *testing.T) {
+	f := start(t)
+	for name, c := range map[string]struct {
+		ctx   context.Context
+		roles string
+		want  int
+	}{
+		"a role without the right": {fromGateway, "checkout", http.StatusForbidden},
+		"from the broker":          {sender.NewContext(context.Background(), sender.Broker), "admin", http.StatusForbidden},
+		"unverified":               {context.Background(), "admin", http.StatusForbidden},
+	} {
+		_, err := f.Handle(c.ctx, list("", c.roles))
+		if apierr.From(err).HTTPCode != c.want {
+			t.Errorf("%s: %v, want %d", name, err, c.want)
+		}
 	}
 }
 

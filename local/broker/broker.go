@@ -25,6 +25,7 @@ import (
 
 	"github.com/skyflow-oss/skyflow/local/kafka"
 	"github.com/skyflow-oss/skyflow/local/manifest"
+	assertion "github.com/skyflow-oss/skyflow/shared/sender"
 )
 
 // Defaults of Config.
@@ -51,6 +52,9 @@ type Config struct {
 	HTTPClient *http.Client
 	// Partitions of the topics created (default 4).
 	Partitions int32
+	// Signer signs each delivery to a Service (shared/sender); nil sends
+	// them unsigned, which functions refuse.
+	Signer *assertion.Signer
 	// Registerer receives the metrics (optional).
 	Registerer prometheus.Registerer
 	// MaxEventBytes bounds an ingress request body (default 4 MiB).

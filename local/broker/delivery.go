@@ -15,6 +15,7 @@ import (
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 
 	"github.com/skyflow-oss/skyflow/local/manifest"
+	assertion "github.com/skyflow-oss/skyflow/shared/sender"
 )
 
 // Delivery defaults where neither the Trigger nor the Broker says.
@@ -91,6 +92,9 @@ type sender struct {
 	onReply func(context.Context, *event.Event) error
 	// retried counts each failed attempt that will be retried.
 	retried func()
+	// signer signs each delivery to a Service for that Service, as
+	// Knative Eventing's OIDC delivery authentication does in a cluster.
+	signer *assertion.Signer
 }
 
 // send POSTs an event to a destination until it succeeds, fails for good,
@@ -127,6 +131,12 @@ func (s *sender) once(ctx context.Context, dest manifest.Destination, e *event.E
 	}
 	if s.onReply != nil {
 		req.Header.Set("Prefer", "reply")
+	}
+	if s.signer != nil && dest.Ref != nil && dest.Ref.Kind == "Service" {
+		if err := s.signer.Authorize(req, *e, dest.Ref.Name); err != nil {
+			a.err = err
+			return a
+		}
 	}
 	resp, err := s.client.Do(req)
 	if err != nil {

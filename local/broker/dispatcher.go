@@ -83,9 +83,9 @@ func (b *Broker) startDispatcher(ctx context.Context, t *manifest.Trigger, br *m
 		lag:          b.metrics.lag.WithLabelValues(ns, name),
 	}
 	d.sub = &sender{client: b.client, resolve: b.cfg.Resolve, namespace: ns, policy: d.policy,
-		retried: d.retried.Inc, onReply: d.storeReply}
+		retried: d.retried.Inc, onReply: d.storeReply, signer: b.cfg.Signer}
 	d.dls = &sender{client: b.client, resolve: b.cfg.Resolve, namespace: ns, policy: d.policy,
-		retried: d.retried.Inc}
+		retried: d.retried.Inc, signer: b.cfg.Signer}
 	reset := kgo.NewOffset().AtEnd()
 	if t.FromEarliest {
 		reset = kgo.NewOffset().AtStart()

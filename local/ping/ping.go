@@ -18,6 +18,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/skyflow-oss/skyflow/local/manifest"
+	"github.com/skyflow-oss/skyflow/shared/sender"
 )
 
 // EventType is the type of every event a PingSource sends.
@@ -32,7 +33,8 @@ type Resolver func(d manifest.Destination, namespace string) (*url.URL, error)
 // Run sends each source's event at its scheduled times until ctx is done.
 // A failed send is logged and not retried: the next tick sends again, as
 // Knative's ping adapter does.
-func Run(ctx context.Context, sources []manifest.PingSource, resolve Resolver, client *http.Client, log *slog.Logger) {
+// signer, when set, signs each event for the sink Service (shared/sender).
+func Run(ctx context.Context, sources []manifest.PingSource, resolve Resolver, client *http.Client, signer *sender.Signer, log *slog.Logger) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -42,12 +44,12 @@ func Run(ctx context.Context, sources []manifest.PingSource, resolve Resolver, c
 			log.Error("PingSource has no parsed schedule; skipped", "pingsource", src.Namespace+"/"+src.Name)
 			continue
 		}
-		wg.Go(func() { schedule(ctx, src, resolve, client, log) })
+		wg.Go(func() { schedule(ctx, src, resolve, client, signer, log) })
 	}
 	wg.Wait()
 }
 
-func schedule(ctx context.Context, src manifest.PingSource, resolve Resolver, client *http.Client, log *slog.Logger) {
+func schedule(ctx context.Context, src manifest.PingSource, resolve Resolver, client *http.Client, signer *sender.Signer, log *slog.Logger) {
 	log = log.With("pingsource", src.Namespace+"/"+src.Name)
 	for {
 		next := src.Every.Next(time.Now())
@@ -61,15 +63,15 @@ func schedule(ctx context.Context, src manifest.PingSource, resolve Resolver, cl
 			return
 		case <-t.C:
 		}
-		if err := send(ctx, src, next, resolve, client); err != nil && ctx.Err() == nil {
+		if err := send(ctx, src, next, resolve, client, signer); err != nil && ctx.Err() == nil {
 			log.Warn("ping not delivered", "err", err)
 		}
 	}
 }
 
 // Fire sends one event of the source now.
-func Fire(ctx context.Context, src manifest.PingSource, resolve Resolver, client *http.Client) error {
-	return send(ctx, src, time.Now(), resolve, client)
+func Fire(ctx context.Context, src manifest.PingSource, resolve Resolver, client *http.Client, signer *sender.Signer) error {
+	return send(ctx, src, time.Now(), resolve, client, signer)
 }
 
 // Event is the event a source sends at time at.
@@ -88,7 +90,7 @@ func Event(src manifest.PingSource, at time.Time) (cloudevents.Event, error) {
 }
 
 // send POSTs the event in binary mode and expects a 2xx answer.
-func send(ctx context.Context, src manifest.PingSource, at time.Time, resolve Resolver, client *http.Client) error {
+func send(ctx context.Context, src manifest.PingSource, at time.Time, resolve Resolver, client *http.Client, signer *sender.Signer) error {
 	if client == nil {
 		client = http.DefaultClient
 	}
@@ -105,6 +107,11 @@ func send(ctx context.Context, src manifest.PingSource, at time.Time, resolve Re
 	req, err := cehttp.NewHTTPRequestFromEvent(ctx, sink.String(), e)
 	if err != nil {
 		return err
+	}
+	if signer != nil && src.Sink.Ref != nil && src.Sink.Ref.Kind == "Service" {
+		if err := signer.Authorize(req, e, src.Sink.Ref.Name); err != nil {
+			return err
+		}
 	}
 	resp, err := client.Do(req)
 	if err != nil {

@@ -60,7 +60,7 @@ func source(sinkURL string) manifest.PingSource {
 
 func TestFireSendsAKnativePingEventInBinaryMode(t *testing.T) {
 	s := newSink(t, http.StatusAccepted)
-	if err := Fire(t.Context(), source(s.URL), resolveURI, nil); err != nil {
+	if err := Fire(t.Context(), source(s.URL), resolveURI, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	if s.count() != 1 {
@@ -83,7 +83,7 @@ func TestFireSendsAKnativePingEventInBinaryMode(t *testing.T) {
 
 func TestFireReportsASinkThatRefuses(t *testing.T) {
 	s := newSink(t, http.StatusInternalServerError)
-	if err := Fire(t.Context(), source(s.URL), resolveURI, nil); err == nil {
+	if err := Fire(t.Context(), source(s.URL), resolveURI, nil, nil); err == nil {
 		t.Fatal("a 500 from the sink was not reported")
 	}
 }
@@ -103,7 +103,7 @@ func TestRunSendsOnEveryTickUntilCanceled(t *testing.T) {
 	defer cancel()
 	done := make(chan struct{})
 	go func() {
-		Run(ctx, []manifest.PingSource{src}, resolveURI, http.DefaultClient, nil)
+		Run(ctx, []manifest.PingSource{src}, resolveURI, http.DefaultClient, nil, nil)
 		close(done)
 	}()
 	deadline := time.Now().Add(3 * time.Second)

@@ -27,12 +27,14 @@ import (
 
 	"github.com/skyflow-oss/skyflow/local/broker"
 	"github.com/skyflow-oss/skyflow/local/deps"
+	"github.com/skyflow-oss/skyflow/local/devcert"
 	"github.com/skyflow-oss/skyflow/local/kafka"
 	"github.com/skyflow-oss/skyflow/local/manifest"
 	"github.com/skyflow-oss/skyflow/local/ping"
 	"github.com/skyflow-oss/skyflow/local/supervisor"
 	"github.com/skyflow-oss/skyflow/shared/crypto/kek"
 	"github.com/skyflow-oss/skyflow/shared/db/migrate"
+	"github.com/skyflow-oss/skyflow/shared/sender"
 )
 
 // DefaultBroker is the Broker whose ingress every function gets as K_SINK.
@@ -49,8 +51,10 @@ type Config struct {
 	// Root/knative and Root/eventing).
 	Manifests []string
 	// PublicAddr is where the public Service (the gateway) listens
-	// (default 127.0.0.1:8080).
-	PublicAddr string
+	// (default 127.0.0.1:8080), and PublicTLSAddr where it serves HTTPS
+	// with the development certificate (default 127.0.0.1:8443; port 0
+	// picks a free one).
+	PublicAddr, PublicTLSAddr string
 	// IdleAfter is the default scale-to-zero period (default 30s).
 	IdleAfter time.Duration
 	// DatabaseURL and RedisURL name external servers instead of the
@@ -84,6 +88,8 @@ type Platform struct {
 	supervisor            *supervisor.Supervisor
 	admin                 *http.Server
 	adminURL              string
+	senders               map[string]*sender.Signer // gateway, broker, ping
+	tlsAddr               string
 	stopRun               context.CancelFunc
 	stopPing              context.CancelFunc
 	pingDone              chan struct{}
@@ -103,6 +109,9 @@ func Start(ctx context.Context, cfg Config) (_ *Platform, err error) {
 	// Manifests first: a mistake there must stop us before anything starts.
 	if p.set, err = manifest.Load(cfg.Manifests...); err != nil {
 		return nil, fmt.Errorf("the manifests are not valid:\n%w", err)
+	}
+	if err := p.makeSenders(); err != nil {
+		return nil, err
 	}
 	if err := p.startStores(ctx); err != nil {
 		return nil, err
@@ -135,6 +144,9 @@ func withDefaults(cfg Config) Config {
 	}
 	if cfg.PublicAddr == "" {
 		cfg.PublicAddr = "127.0.0.1:8080"
+	}
+	if cfg.PublicTLSAddr == "" {
+		cfg.PublicTLSAddr = "127.0.0.1:8443"
 	}
 	if cfg.IdleAfter == 0 {
 		cfg.IdleAfter = supervisor.DefaultIdleAfter
@@ -198,6 +210,7 @@ func (p *Platform) startEventing(ctx context.Context) error {
 		Listen:     "127.0.0.1:0",
 		Logger:     p.log,
 		Registerer: platformMetrics,
+		Signer:     p.senders[sender.Broker],
 	})
 	if err != nil {
 		return err
@@ -225,8 +238,15 @@ func (p *Platform) startFunctions(ctx context.Context) error {
 		"REDIS_URL":    p.redisURL,
 		"K_SINK":       p.SinkURL(),
 		// Only the supervisor's fronts are reachable; processes stay on loopback.
-		"SKYFLOW_BIND_HOST": "127.0.0.1",
+		"SKYFLOW_BIND_HOST":       "127.0.0.1",
+		"SKYFLOW_TRUSTED_SENDERS": p.trustedSenders(),
 	}
+	// The gateway serves HTTPS too, with the development certificate.
+	cert, key, err := devcert.Ensure(filepath.Join(p.cfg.DevDir, "tls"))
+	if err != nil {
+		return fmt.Errorf("the development TLS certificate: %w", err)
+	}
+	env["SKYFLOW_TLS_ADDR"], env["SKYFLOW_TLS_CERT_FILE"], env["SKYFLOW_TLS_KEY_FILE"] = p.tlsAddr, cert, key
 	// The developer's settings win over the manifests' cluster values: an
 	// OTLP endpoint is the developer's collector, or none (empty disables).
 	for _, k := range []string{"LOG_LEVEL", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"} {
@@ -266,6 +286,8 @@ func (p *Platform) secrets() map[string]map[string]string {
 	return map[string]map[string]string{
 		"Secret/skyflow-postgres": {"url": p.databaseURL},
 		"Secret/skyflow-redis":    {"url": p.redisURL},
+		// Only the gateway's manifest names its signing key.
+		"Secret/skyflow-gateway": {"sender-key": p.senders[sender.Gateway].Seed()},
 		// No Vault unless the developer names one (VAULT_ADDR): then the
 		// local master key under .dev/ is the key-encryption key.
 		"ConfigMap/skyflow-config": {
@@ -274,25 +296,74 @@ func (p *Platform) secrets() map[string]map[string]string {
 			"vault-transit-key": "skyflow-kek",
 			"otlp-endpoint":     os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT"),
 			"token-uri":         p.tokenURI(),
+			"trusted-senders":   p.trustedSenders(),
 		},
 	}
 }
 
-// tokenURI is the service-account token endpoint on the local gateway.
+// tokenURI is the service-account token endpoint on the local gateway's
+// HTTPS address.
 func (p *Platform) tokenURI() string {
-	port := "8080"
-	if _, pt, err := net.SplitHostPort(p.cfg.PublicAddr); err == nil && pt != "0" {
-		port = pt
-	}
+	_, port, _ := net.SplitHostPort(p.tlsAddr)
 	return "https://localhost:" + port + "/v1/auth/sa/oauth/token"
 }
+
+// makeSenders makes this run's signing keys of the gateway, the broker
+// and the ping sources (shared/sender): every function trusts them, only
+// each sender holds its own. It also settles the HTTPS address, which the
+// token URI names.
+func (p *Platform) makeSenders() error {
+	p.senders = map[string]*sender.Signer{}
+	for _, name := range []string{sender.Gateway, sender.Broker, sender.Ping} {
+		s, err := sender.GenerateSigner(name)
+		if err != nil {
+			return err
+		}
+		p.senders[name] = s
+	}
+	host, port, err := net.SplitHostPort(p.cfg.PublicTLSAddr)
+	if err != nil {
+		return fmt.Errorf("the HTTPS address %q: %w", p.cfg.PublicTLSAddr, err)
+	}
+	if port == "0" {
+		ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+		if err != nil {
+			return err
+		}
+		port = fmt.Sprint(ln.Addr().(*net.TCPAddr).Port)
+		ln.Close()
+	}
+	p.tlsAddr = net.JoinHostPort(host, port)
+	return nil
+}
+
+func (p *Platform) trustedSenders() string {
+	return sender.NewVerifier(p.senders[sender.Gateway], p.senders[sender.Broker], p.senders[sender.Ping]).Trusted()
+}
+
+// Signer is the signer of a sender (sender.Gateway, …), for tests that
+// call a function as that sender would.
+func (p *Platform) Signer(name string) *sender.Signer { return p.senders[name] }
+
+// GatewayURL is the gateway's HTTP address, and GatewayTLSURL its HTTPS one.
+func (p *Platform) GatewayURL() string {
+	for _, s := range p.supervisor.Status() {
+		if s.Public {
+			return s.URL.String()
+		}
+	}
+	return ""
+}
+
+// GatewayTLSURL is the gateway's HTTPS address.
+func (p *Platform) GatewayTLSURL() string { return "https://" + p.tlsAddr }
 
 func (p *Platform) startPingSources() {
 	ctx, cancel := context.WithCancel(context.Background())
 	p.stopPing, p.pingDone = cancel, make(chan struct{})
 	go func() {
 		defer close(p.pingDone)
-		ping.Run(ctx, p.set.PingSources, p.resolve, http.DefaultClient, p.log)
+		ping.Run(ctx, p.set.PingSources, p.resolve, http.DefaultClient, p.senders[sender.Ping], p.log)
 	}()
 }
 
@@ -385,7 +456,7 @@ func (p *Platform) AdminURL() string { return p.adminURL }
 func (p *Platform) FirePing(ctx context.Context, name string) error {
 	for _, src := range p.set.PingSources {
 		if src.Name == name {
-			return ping.Fire(ctx, src, p.resolve, http.DefaultClient)
+			return ping.Fire(ctx, src, p.resolve, http.DefaultClient, p.senders[sender.Ping])
 		}
 	}
 	return fmt.Errorf("no PingSource %q", name)

@@ -137,8 +137,21 @@ func New(cfg Config) (*Supervisor, error) {
 		}
 		svc.front = f
 	}
+	// Service discovery: in a cluster a Service is found by its DNS name;
+	// here every process learns the fronts' addresses (the gateway reads it).
+	var urls []string
+	for _, svc := range s.services {
+		urls = append(urls, svc.name+"="+svc.front.url.String())
+	}
+	for _, svc := range s.services {
+		svc.env = append(svc.env, FunctionURLsEnv+"="+strings.Join(urls, ","))
+	}
 	return s, nil
 }
+
+// FunctionURLsEnv names the variable that tells each process every
+// Service's address: name=url,…
+const FunctionURLsEnv = "SKYFLOW_FUNCTION_URLS"
 
 // Start serves every front and starts the Services with MinScale ≥ 1,
 // returning once they are ready or have failed to start. A failed Service

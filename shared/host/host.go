@@ -25,12 +25,14 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
 
+	"github.com/skyflow-oss/skyflow/shared/apierr"
 	"github.com/skyflow-oss/skyflow/shared/config"
 	"github.com/skyflow-oss/skyflow/shared/logging"
 	"github.com/skyflow-oss/skyflow/shared/sender"
@@ -40,6 +42,20 @@ import (
 // Handler is a function: one CloudEvent in, at most one reply out.
 type Handler interface {
 	Handle(ctx context.Context, e event.Event) (*event.Event, error)
+}
+
+// HTTPHandler is a function invoked by plain HTTP requests, like Knative
+// func's http template: the gateway. The host still serves the health
+// probes and /metrics; every other request goes to Handle.
+type HTTPHandler interface {
+	Handle(w http.ResponseWriter, r *http.Request)
+}
+
+// EventReceiver is implemented by an HTTPHandler that also takes
+// CloudEvents (trigger deliveries): the host verifies them like any
+// function's and hands them, POSTed to /, to HandleEvent.
+type EventReceiver interface {
+	HandleEvent(ctx context.Context, e event.Event) (*event.Event, error)
 }
 
 // Starter is implemented by functions that set up before serving. cfg is
@@ -101,7 +117,12 @@ func LoadSettings(env *config.Env) (Settings, error) {
 
 // Main runs the function until SIGTERM or SIGINT and exits the process:
 // status 0 after a clean shutdown, 1 when it could not start.
-func Main(f Handler) {
+func Main(f Handler) { main(f) }
+
+// MainHTTP is Main for an HTTP function.
+func MainHTTP(f HTTPHandler) { main(f) }
+
+func main(f any) {
 	settings, err := LoadSettings(config.FromEnviron())
 	log := logging.New(os.Stdout, settings.Function, settings.LogLevel)
 	slog.SetDefault(log)
@@ -117,8 +138,9 @@ func Main(f Handler) {
 	}
 }
 
-// Run serves f until ctx is done, then shuts down gracefully.
-func Run(ctx context.Context, f Handler, s Settings, log *slog.Logger) error {
+// Run serves f, a Handler or an HTTPHandler, until ctx is done, then shuts
+// down gracefully.
+func Run(ctx context.Context, f any, s Settings, log *slog.Logger) error {
 	ln, err := net.Listen("tcp", s.Addr)
 	if err != nil {
 		return fmt.Errorf("cannot listen on %s (is the port in use? set PORT): %w", s.Addr, err)
@@ -127,7 +149,7 @@ func Run(ctx context.Context, f Handler, s Settings, log *slog.Logger) error {
 }
 
 // Serve is Run on a listener that is already open.
-func Serve(ctx context.Context, ln net.Listener, f Handler, s Settings, log *slog.Logger) error {
+func Serve(ctx context.Context, ln net.Listener, f any, s Settings, log *slog.Logger) error {
 	shutdownTracing, err := telemetry.Setup(ctx, s.Function)
 	if err != nil {
 		return fmt.Errorf("tracing: %w", err)
@@ -200,7 +222,8 @@ func Serve(ctx context.Context, ln net.Listener, f Handler, s Settings, log *slo
 
 // httpHandler is the host's HTTP surface.
 type httpHandler struct {
-	fn       Handler
+	f        any     // the function, for its optional methods
+	fn       Handler // Handle of events; nil for an HTTP function that takes none
 	settings Settings
 	log      *slog.Logger
 	metrics  *hostMetrics
@@ -209,20 +232,53 @@ type httpHandler struct {
 	draining atomic.Bool
 }
 
-func newHTTPHandler(f Handler, s Settings, log *slog.Logger) *httpHandler {
-	h := &httpHandler{fn: f, settings: s, log: log, metrics: newHostMetrics(s.Function), mux: http.NewServeMux()}
-	h.mux.HandleFunc("POST /{$}", h.serveEvent)
+func newHTTPHandler(f any, s Settings, log *slog.Logger) *httpHandler {
+	h := &httpHandler{f: f, settings: s, log: log, metrics: newHostMetrics(s.Function), mux: http.NewServeMux()}
+	switch fn := f.(type) {
+	case Handler:
+		h.fn = fn
+		h.mux.HandleFunc("POST /{$}", h.serveEvent)
+	case HTTPHandler:
+		if r, ok := f.(EventReceiver); ok {
+			h.fn = receiver{r}
+		}
+		h.mux.HandleFunc("/", h.serveHTTPFunction)
+	default:
+		panic(fmt.Sprintf("host: %T has neither Handle(ctx, event) nor Handle(w, r)", f))
+	}
 	h.mux.HandleFunc("GET /health/readiness", h.serveReadiness)
 	h.mux.HandleFunc("GET /health/liveness", h.serveLiveness)
 	h.mux.Handle("GET /metrics", metricsHandler())
 	return h
 }
 
+// receiver adapts an EventReceiver to Handler.
+type receiver struct{ EventReceiver }
+
+func (r receiver) Handle(ctx context.Context, e event.Event) (*event.Event, error) {
+	return r.HandleEvent(ctx, e)
+}
+
+// serveHTTPFunction hands a request to an HTTP function, except a
+// CloudEvent POSTed to /, which is a delivery for HandleEvent.
+func (h *httpHandler) serveHTTPFunction(w http.ResponseWriter, r *http.Request) {
+	if h.fn != nil && r.Method == http.MethodPost && r.URL.Path == "/" &&
+		(r.Header.Get("Ce-Specversion") != "" || strings.HasPrefix(r.Header.Get("Content-Type"), "application/cloudevents")) {
+		h.serveEvent(w, r)
+		return
+	}
+	if !h.started.Load() || h.draining.Load() {
+		apierr.Write(w, apierr.Unavailable("The service is not ready yet. Try again."))
+		return
+	}
+	h.f.(HTTPHandler).Handle(w, r)
+}
+
 func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
 
 func (h *httpHandler) serveReadiness(w http.ResponseWriter, r *http.Request) {
 	ready := h.started.Load() && !h.draining.Load()
-	if rr, ok := h.fn.(ReadinessReporter); ok && ready {
+	if rr, ok := h.f.(ReadinessReporter); ok && ready {
 		ok, err := rr.Ready(r.Context())
 		ready = ok && err == nil
 	}
@@ -231,7 +287,7 @@ func (h *httpHandler) serveReadiness(w http.ResponseWriter, r *http.Request) {
 
 func (h *httpHandler) serveLiveness(w http.ResponseWriter, r *http.Request) {
 	alive := true
-	if lr, ok := h.fn.(LivenessReporter); ok {
+	if lr, ok := h.f.(LivenessReporter); ok {
 		ok, err := lr.Alive(r.Context())
 		alive = ok && err == nil
 	}

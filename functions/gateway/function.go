@@ -1,0 +1,309 @@
+// Package main is the gateway: the only public function. For each request
+// it finds the route (routes.yaml), authenticates the bearer credential,
+// authorizes the route, rate-limits, answers from the response cache when
+// it can, and otherwise turns the request into a binary-mode CloudEvent,
+// signs it for the route's function (shared/sender) and POSTs it there;
+// the reply event becomes the HTTP response. Errors are the API's envelope
+// and every response carries X-Request-Id.
+//
+// It also takes CloudEvents at POST / (trigger deliveries, verified by the
+// host like any function's): the events that change a cached answer.
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/skyflow-oss/skyflow/shared/apierr"
+	"github.com/skyflow-oss/skyflow/shared/config"
+	"github.com/skyflow-oss/skyflow/shared/db"
+	"github.com/skyflow-oss/skyflow/shared/identity"
+	"github.com/skyflow-oss/skyflow/shared/metrics"
+	"github.com/skyflow-oss/skyflow/shared/ratelimit"
+	"github.com/skyflow-oss/skyflow/shared/request"
+	"github.com/skyflow-oss/skyflow/shared/respcache"
+	"github.com/skyflow-oss/skyflow/shared/sender"
+	"github.com/skyflow-oss/skyflow/shared/signing"
+)
+
+// Source is the source of the events the gateway sends.
+const Source = "/skyflow/functions/gateway"
+
+// Function is the gateway.
+type Function struct {
+	settings  Settings
+	routes    *router
+	openapi   []byte
+	signer    *sender.Signer
+	upstream  *upstream
+	tokens    *signing.Remote
+	keys      *identity.Backend // API keys and the access-token deny list
+	pool      *pgxpool.Pool
+	redis     *redis.Client
+	limiter   *ratelimit.Limiter
+	cache     *respcache.Cache
+	metrics   *gatewayMetrics
+	tlsServer *http.Server
+}
+
+// New is called once per process.
+func New() *Function { return &Function{} }
+
+// Start reads the settings and connects; it does no I/O that could fail
+// on a cold start besides opening pools lazily.
+func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
+	env := config.FromMap(cfg)
+	s, err := LoadSettings(env)
+	if err != nil {
+		return err
+	}
+	routes, err := LoadRoutes(routesYAML)
+	if err != nil {
+		return err
+	}
+	f.settings, f.routes, f.openapi = s, newRouter(routes), OpenAPI(routes)
+	if f.signer, err = sender.ParseSigner(sender.Gateway, s.SenderKey); err != nil {
+		return fmt.Errorf("configuration: SKYFLOW_SENDER_KEY: %w", err)
+	}
+	opts, err := redis.ParseURL(s.RedisURL)
+	if err != nil {
+		return errors.New("configuration: REDIS_URL: is not a Redis URL (redis://host:port/db)")
+	}
+	f.redis = redis.NewClient(opts)
+	if f.pool, err = db.Open(ctx, s.DatabaseURL); err != nil {
+		return err
+	}
+	f.keys = &identity.Backend{Pool: f.pool, Redis: f.redis, Settings: identity.Settings{RedisPrefix: s.RedisPrefix}}
+	f.metrics = newGatewayMetrics(metrics.Registry)
+	f.upstream = newUpstream(s, f.signer)
+	f.tokens = signing.NewRemote(f.fetchJWKS, s.TokenIssuer, s.TokenAudience, signing.RemoteOptions{})
+	f.limiter = ratelimit.New(f.redis, s.RedisPrefix+"gw:", ratelimit.Options{Metrics: metrics.Registry})
+	f.cache = respcache.New(f.redis, s.RedisPrefix+"gw:", respcache.Options{Metrics: metrics.Registry})
+	return f.startTLS(s)
+}
+
+// startTLS serves HTTPS beside the host's HTTP listener when a
+// certificate is configured (SDKs insist on an https token URI).
+func (f *Function) startTLS(s Settings) error {
+	if s.TLSCertFile == "" {
+		return nil
+	}
+	cert, err := tls.LoadX509KeyPair(s.TLSCertFile, s.TLSKeyFile)
+	if err != nil {
+		return fmt.Errorf("configuration: SKYFLOW_TLS_CERT_FILE/SKYFLOW_TLS_KEY_FILE: %w", err)
+	}
+	ln, err := net.Listen("tcp", s.TLSAddr)
+	if err != nil {
+		return fmt.Errorf("cannot listen for HTTPS on %s: %w", s.TLSAddr, err)
+	}
+	f.tlsServer = &http.Server{
+		Handler:           http.HandlerFunc(f.Handle),
+		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+	go f.tlsServer.ServeTLS(ln, "", "")
+	slog.Info("serving HTTPS", "addr", ln.Addr().String())
+	return nil
+}
+
+// Ready reports whether Redis and the database answer.
+func (f *Function) Ready(ctx context.Context) (bool, error) {
+	return f.redis != nil && f.redis.Ping(ctx).Err() == nil && db.Ping(ctx, f.pool) == nil, nil
+}
+
+// Stop closes the connections.
+func (f *Function) Stop(ctx context.Context) error {
+	if f.tlsServer != nil {
+		f.tlsServer.Shutdown(ctx)
+	}
+	if f.pool != nil {
+		f.pool.Close()
+	}
+	if f.redis != nil {
+		f.redis.Close()
+	}
+	return nil
+}
+
+// Handle serves one client request.
+func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	id := uuid.NewString()
+	// The client's trace continues through the gateway to the function.
+	ctx := propagation.TraceContext{}.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+	ctx, span := otel.Tracer("skyflow/gateway").Start(ctx, r.Method, trace.WithSpanKind(trace.SpanKindServer))
+	defer span.End()
+	r = r.WithContext(context.WithValue(ctx, requestIDKey{}, id))
+	w.Header().Set("X-Request-Id", id)
+	rw := &statusWriter{ResponseWriter: w}
+	route, params := f.routes.match(r)
+	f.cors(rw, r)
+	switch {
+	case r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "":
+		f.preflight(rw, r)
+	case route == nil:
+		fail(rw, apierr.NotFound("no route for %s %s: see /openapi.json for the API", r.Method, r.URL.Path))
+	default:
+		span.SetName(route.Name())
+		f.serve(rw, r, route, params)
+	}
+	name := "unmatched"
+	if route != nil {
+		name = route.Name()
+	}
+	f.metrics.observe(name, rw.status, start)
+}
+
+type requestIDKey struct{}
+
+// serve runs the pipeline for a matched route.
+func (f *Function) serve(w *statusWriter, r *http.Request, route *Route, params map[string]string) {
+	ctx := r.Context()
+	client := f.clientAddr(r)
+	var p request.Principal
+	if route.Anonymous() {
+		if !f.allow(ctx, w, route, "addr:"+client) {
+			return
+		}
+	} else {
+		var err error
+		if p, err = f.authenticate(ctx, r, route); err != nil {
+			fail(w, apierr.From(err))
+			return
+		}
+		if !f.allow(ctx, w, route, p.ID) {
+			return
+		}
+	}
+	if route.Cache == nil {
+		w.Header().Set("Cache-Control", "no-store")
+	} else if f.fromCache(w, r, route, params, p) {
+		return
+	}
+	if route.Function == "" {
+		f.serveOwn(w, r, route, params, p)
+		return
+	}
+	body, err := readBody(w, r, f.settings.MaxBodyBytes)
+	if err != nil {
+		fail(w, apierr.From(err))
+		return
+	}
+	e := f.event(ctx, r, route, params, p, client, body)
+	reply := f.upstream.call(ctx, route.Function, e)
+	if reply.upstreamErr != "" {
+		f.metrics.upstreamErrors.WithLabelValues(route.Function, reply.upstreamErr).Inc()
+	}
+	if route.Cache != nil && reply.status == http.StatusOK {
+		f.storeInCache(ctx, w, r, route, params, p, reply)
+	}
+	reply.write(w)
+}
+
+// allow applies the route class's rate limit to subject.
+func (f *Function) allow(ctx context.Context, w http.ResponseWriter, route *Route, subject string) bool {
+	d := f.limiter.Allow(ctx, route.Class, subject, f.settings.Limits[route.Class])
+	d.SetHeaders(w.Header())
+	if !d.Allowed {
+		f.metrics.rateLimited.WithLabelValues(route.Class).Inc()
+		fail(w, apierr.ResourceExhausted("too many requests: retry after %d seconds", int(d.RetryAfter.Seconds()+0.999)))
+	}
+	return d.Allowed
+}
+
+// event turns the request into the CloudEvent the function takes
+// (shared/request is the contract).
+func (f *Function) event(ctx context.Context, r *http.Request, route *Route, params map[string]string, p request.Principal, client string, body []byte) event.Event {
+	e := event.New()
+	e.SetID(ctx.Value(requestIDKey{}).(string))
+	e.SetSource(Source)
+	e.SetType(route.Type)
+	e.SetTime(time.Now().UTC())
+	if len(body) > 0 {
+		e.SetData(event.ApplicationJSON, body)
+	}
+	if p.ID != "" {
+		e.SetExtension(request.ExtPrincipal, p.ID)
+		e.SetExtension(request.ExtRoles, strings.Join(p.Roles, " "))
+	}
+	e.SetExtension(request.ExtClientAddr, client)
+	if r.URL.RawQuery != "" {
+		e.SetExtension(request.ExtQuery, r.URL.RawQuery)
+	}
+	for name, value := range params {
+		e.SetExtension(pathParams[name], value)
+	}
+	return e
+}
+
+// serveOwn answers the routes the gateway serves itself.
+func (f *Function) serveOwn(w *statusWriter, r *http.Request, route *Route, params map[string]string, p request.Principal) {
+	res := &reply{status: http.StatusOK, contentType: "application/json", body: f.openapi}
+	f.storeInCache(r.Context(), w, r, route, params, p, res)
+	res.write(w)
+}
+
+// HandleEvent takes the trigger deliveries that invalidate cached answers.
+func (f *Function) HandleEvent(ctx context.Context, e event.Event) (*event.Event, error) {
+	if err := sender.Require(ctx, sender.Broker); err != nil {
+		return nil, err
+	}
+	tags := invalidates(e)
+	if len(tags) == 0 {
+		return nil, apierr.InvalidArgument("the gateway does not handle %s events", e.Type())
+	}
+	if err := f.cache.Invalidate(ctx, tags...); err != nil {
+		// 503 makes the broker retry: a stale cache must not outlive its event.
+		return nil, apierr.Unavailable("the cache could not be invalidated: %v", err)
+	}
+	return nil, nil
+}
+
+// invalidates names the cache tags an event makes stale.
+func invalidates(e event.Event) []string {
+	switch e.Type() {
+	case "com.skyflow.vault.schema.updated", "com.skyflow.vault.policy.updated", "com.skyflow.vault.keys.rotated":
+		if id := request.Extension(e, request.ExtVaultID); id != "" {
+			return []string{"vault:" + id}
+		}
+	}
+	return nil
+}
+
+// statusWriter remembers the status for the metrics.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func fail(w http.ResponseWriter, e *apierr.Error) { apierr.Write(w, e) }
