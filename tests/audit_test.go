@@ -15,6 +15,7 @@ import (
 	"github.com/skyflow-oss/skyflow/eventing/catalog"
 	"github.com/skyflow-oss/skyflow/shared/audit"
 	"github.com/skyflow-oss/skyflow/shared/db"
+	"github.com/skyflow-oss/skyflow/shared/sender"
 )
 
 // A scripted session of domain events goes through the broker to
@@ -103,9 +104,14 @@ func TestAuditLogRecordsEverySkyflowEventOnceAndStaysIntact(t *testing.T) {
 	req.SetID(uniqueID("list"))
 	req.SetSource("/tests")
 	req.SetType("com.skyflow.audit.events.list")
-	req.SetData(event.ApplicationJSON, map[string]any{"vault_id": "v1", "page_size": 10})
+	req.SetExtension("principal", "user:00000000-0000-4000-8000-00000000a0d1")
+	req.SetExtension("roles", "auditor")
+	req.SetExtension("query", "vault_id=v1&page_size=10")
 	hr, _ := http.NewRequest(http.MethodPost, queryURL, nil)
 	if err := cehttp.WriteRequest(ctx, binding.ToMessage(&req), hr); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Signer(sender.Gateway).Authorize(hr, req, "audit-query"); err != nil {
 		t.Fatal(err)
 	}
 	resp, err := http.DefaultClient.Do(hr)

@@ -192,14 +192,11 @@ func jsonKeys(t *testing.T, b []byte) []string {
 	return keys
 }
 
-// platformTokenURI is the token URI the platform gives its functions
-// (local/platform's tokenURI: the public port, 8080 when it is chosen
-// freely). The service-account subtest checks it against credentials.json.
+// platformTokenURI is the token URI the platform gives its functions: the
+// gateway's HTTPS address. The service-account subtest checks it against
+// credentials.json.
 func platformTokenURI(p *testPlatform) string {
-	port := "8080"
-	if _, pt, err := net.SplitHostPort(p.cfg.PublicAddr); err == nil && pt != "0" {
-		port = pt
-	}
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(p.GatewayTLSURL(), "https://"))
 	return "https://localhost:" + port + "/v1/auth/sa/oauth/token"
 }
 

@@ -28,6 +28,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/skyflow-oss/skyflow/eventing/catalog"
+	"github.com/skyflow-oss/skyflow/shared/sender"
 )
 
 // updateGolden rewrites the golden files from what the functions answer.
@@ -87,7 +88,8 @@ type rawBody string
 // checks every answer's form, and remembers every error body so that a
 // test can check that none echoes a sensitive value.
 type vaultClient struct {
-	urls map[string]string // function name → URL
+	urls   map[string]string // function name → URL
+	signer *sender.Signer    // the gateway's: each request is signed as the gateway signs it
 
 	mu     sync.Mutex
 	errors []string // every error body answered
@@ -100,7 +102,7 @@ type naming struct{ value, placeholder string }
 
 func newVaultClient(t *testing.T, p *testPlatform) *vaultClient {
 	t.Helper()
-	c := &vaultClient{urls: map[string]string{}, byVal: map[string]string{}, used: map[string]bool{}}
+	c := &vaultClient{urls: map[string]string{}, signer: p.Signer(sender.Gateway), byVal: map[string]string{}, used: map[string]bool{}}
 	for _, s := range p.Status() {
 		c.urls[s.Name] = s.URL.String()
 	}
@@ -148,6 +150,9 @@ func (c *vaultClient) call(t *testing.T, op apiOp, x ext, body any) (int, json.R
 		t.Fatal(err)
 	}
 	if err := cehttp.WriteRequest(ctx, binding.ToMessage(&e), req); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.signer.Authorize(req, e, op.fn); err != nil {
 		t.Fatal(err)
 	}
 	resp, err := http.DefaultClient.Do(req)

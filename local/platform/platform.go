@@ -90,6 +90,7 @@ type Platform struct {
 	adminURL              string
 	senders               map[string]*sender.Signer // gateway, broker, ping
 	tlsAddr               string
+	adminKey              string
 	stopRun               context.CancelFunc
 	stopPing              context.CancelFunc
 	pingDone              chan struct{}
@@ -129,6 +130,9 @@ func Start(ctx context.Context, cfg Config) (_ *Platform, err error) {
 		return nil, err
 	}
 	if err := p.supervisor.Start(ctx); err != nil {
+		return nil, err
+	}
+	if err := p.bootstrapAdmin(ctx); err != nil {
 		return nil, err
 	}
 	p.startPingSources()

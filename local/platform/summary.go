@@ -3,6 +3,7 @@ package platform
 import (
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 
@@ -21,7 +22,9 @@ func (p *Platform) WriteSummary(w io.Writer) {
 			gateway = strings.Replace(s.URL.String(), "127.0.0.1", "localhost", 1)
 		}
 	}
-	fmt.Fprintf(tw, "  Gateway\t%s\n", gateway)
+	fmt.Fprintf(tw, "  Gateway\t%s  (HTTPS: %s, development certificate in %s)\n", gateway,
+		strings.Replace(p.GatewayTLSURL(), "127.0.0.1", "localhost", 1), filepath.Join(p.cfg.DevDir, "tls"))
+	fmt.Fprintf(tw, "  Administrator\tAPI key in %s: curl -H \"Authorization: Bearer $(cat %[1]s)\" …\n", filepath.Join(p.cfg.DevDir, AdminKeyFile))
 	fmt.Fprintln(tw, "\n  Functions\tstate\tscale\taddress")
 	for _, s := range p.Status() {
 		fmt.Fprintf(tw, "    %s\t%s\t%s\t%s\n", s.Name, s.State, scale(s.MinScale), s.URL)
