@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net"
 	"net/http"
@@ -18,6 +19,11 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/cloudevents/sdk-go/v2/binding"
+	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+
+	"github.com/skyflow-oss/skyflow/shared/sender"
 )
 
 // Helpers of the benchmarks in bench_test.go: building and running function
@@ -146,7 +152,8 @@ func startProcess(b *testing.B, bin string, env ...string) *process {
 	b.Helper()
 	port := freeLoopbackPort(b)
 	cmd := exec.Command(bin)
-	cmd.Env = append(env, "PORT="+strconv.Itoa(port), "SKYFLOW_BIND_HOST=127.0.0.1")
+	cmd.Env = append(env, "PORT="+strconv.Itoa(port), "SKYFLOW_BIND_HOST=127.0.0.1",
+		"SKYFLOW_TRUSTED_SENDERS="+sender.NewVerifier(benchGateway).Trusted())
 	started := time.Now()
 	if err := cmd.Start(); err != nil {
 		b.Fatalf("exec %s: %v", bin, err)
@@ -235,9 +242,11 @@ func (p *process) rssMiB(b *testing.B) float64 {
 	return 0
 }
 
-// binaryEvent is a binary-mode CloudEvent POST of the given type and id.
+// binaryEvent is a binary-mode CloudEvent POST of the given type and id,
+// signed as the gateway signs for the echo function.
 func binaryEvent(ctx context.Context, url, typ, id string) *http.Request {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader([]byte(`{"bench":true}`)))
+	body := []byte(`{"bench":true}`)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		panic(err)
 	}
@@ -246,6 +255,22 @@ func binaryEvent(ctx context.Context, url, typ, id string) *http.Request {
 	req.Header.Set("Ce-Source", "/tests/bench")
 	req.Header.Set("Ce-Type", typ)
 	req.Header.Set("Content-Type", "application/json")
+	return signedAsGateway(req, body, "echo")
+}
+
+// benchGateway signs the benchmarks' requests; the processes they start trust it.
+var benchGateway, _ = sender.GenerateSigner(sender.Gateway)
+
+// signedAsGateway adds the gateway's assertion for function to a
+// binary-mode event request whose body is body.
+func signedAsGateway(req *http.Request, body []byte, function string) *http.Request {
+	e, err := binding.ToEvent(req.Context(), cehttp.NewMessage(req.Header, io.NopCloser(bytes.NewReader(body))))
+	if err != nil {
+		panic(err)
+	}
+	if err := benchGateway.Authorize(req, *e, function); err != nil {
+		panic(err)
+	}
 	return req
 }
 

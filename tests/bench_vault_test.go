@@ -222,7 +222,7 @@ var benchHTTP = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transpo
 // benchEvent is a request as the gateway sends it: a binary-mode
 // CloudEvent whose data is the HTTP body and whose extensions carry the
 // principal and the path and query (shared/request).
-func (e *benchVaultEnv) benchEvent(u, typ string, ext map[string]string, body []byte) *http.Request {
+func (e *benchVaultEnv) benchEvent(u, function, typ string, ext map[string]string, body []byte) *http.Request {
 	req, err := http.NewRequestWithContext(e.ctx, http.MethodPost, u, bytes.NewReader(body))
 	if err != nil {
 		panic(err)
@@ -241,14 +241,14 @@ func (e *benchVaultEnv) benchEvent(u, typ string, ext map[string]string, body []
 	if len(body) > 0 {
 		h.Set("Content-Type", "application/json")
 	}
-	return req
+	return signedAsGateway(req, body, function)
 }
 
 // call sends one request to a function and returns how long it took until
 // the whole reply was read, and the reply's body.
 func (e *benchVaultEnv) call(b *testing.B, pkg, typ string, ext map[string]string, body []byte) (time.Duration, []byte) {
 	proc := e.funcs[pkg]
-	req := e.benchEvent(proc.url("/"), typ, ext, body)
+	req := e.benchEvent(proc.url("/"), filepath.Base(pkg), typ, ext, body)
 	start := time.Now()
 	resp, err := benchHTTP.Do(req)
 	if err != nil {

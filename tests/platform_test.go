@@ -71,7 +71,8 @@ func startPlatform(t testing.TB, o options) *testPlatform {
 	if o.idle == 0 {
 		o.idle = 30 * time.Second
 	}
-	env := map[string]string{"RECORD_DIR": o.records, "OUTBOX_SWEEP_OLDER_THAN": "0s"}
+	env := map[string]string{"RECORD_DIR": o.records, "OUTBOX_SWEEP_OLDER_THAN": "0s",
+		"SKYFLOW_EXTRA_ROUTES": filepath.Join(r, "tests", "testdata", "gateway-routes.yaml")}
 	for k, v := range o.env {
 		env[k] = v
 	}

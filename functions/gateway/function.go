@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -72,7 +73,15 @@ func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
 	if err != nil {
 		return err
 	}
-	routes, err := LoadRoutes(routesYAML)
+	tables := [][]byte{routesYAML}
+	if s.ExtraRoutesFile != "" {
+		extra, err := os.ReadFile(s.ExtraRoutesFile)
+		if err != nil {
+			return fmt.Errorf("configuration: SKYFLOW_EXTRA_ROUTES: %w", err)
+		}
+		tables = append(tables, extra)
+	}
+	routes, err := LoadRoutes(tables...)
 	if err != nil {
 		return err
 	}

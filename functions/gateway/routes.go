@@ -51,15 +51,20 @@ var pathParams = map[string]string{
 	"userID": "userid", "clientID": "clientid", "keyID": "keyid",
 }
 
-// LoadRoutes reads and checks the route table.
-func LoadRoutes(doc []byte) ([]*Route, error) {
+// LoadRoutes reads and checks route tables: the built-in one, then any
+// an operator adds for its own functions (SKYFLOW_EXTRA_ROUTES).
+func LoadRoutes(docs ...[]byte) ([]*Route, error) {
 	var routes []*Route
-	if err := yaml.Unmarshal(doc, &routes); err != nil {
-		return nil, fmt.Errorf("routes.yaml: %w", err)
+	for _, doc := range docs {
+		var more []*Route
+		if err := yaml.Unmarshal(doc, &more); err != nil {
+			return nil, fmt.Errorf("route table: %w", err)
+		}
+		routes = append(routes, more...)
 	}
 	seen := map[string]bool{}
 	for i, r := range routes {
-		where := fmt.Sprintf("routes.yaml: route %d (%s)", i+1, r.Name())
+		where := fmt.Sprintf("route table: route %d (%s)", i+1, r.Name())
 		if r.Access == "" {
 			r.Access = "authenticated"
 		}

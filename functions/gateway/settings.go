@@ -37,6 +37,9 @@ type Settings struct {
 	TLSAddr             string         // SKYFLOW_TLS_ADDR (default :8443)
 	TLSCertFile         string         // SKYFLOW_TLS_CERT_FILE: serve HTTPS too when set
 	TLSKeyFile          string         // SKYFLOW_TLS_KEY_FILE
+	// ExtraRoutesFile (SKYFLOW_EXTRA_ROUTES) adds routes to an operator's
+	// own functions, in the form of routes.yaml.
+	ExtraRoutesFile string
 }
 
 // LoadSettings reads the settings, reporting every bad value at once.
@@ -54,6 +57,7 @@ func LoadSettings(env *config.Env) (Settings, error) {
 		TLSAddr:             env.String("SKYFLOW_TLS_ADDR", ":8443"),
 		TLSCertFile:         env.String("SKYFLOW_TLS_CERT_FILE", ""),
 		TLSKeyFile:          env.String("SKYFLOW_TLS_KEY_FILE", ""),
+		ExtraRoutesFile:     env.String("SKYFLOW_EXTRA_ROUTES", ""),
 	}
 	urls, limits := env.String("SKYFLOW_FUNCTION_URLS", ""), env.String("SKYFLOW_RATE_LIMITS", DefaultLimits)
 	origins, proxies := env.String("SKYFLOW_CORS_ORIGINS", ""), env.String("SKYFLOW_TRUSTED_PROXIES", "")
