@@ -43,7 +43,7 @@ func TestScaleToZeroThenColdStartOnTheNextEvent(t *testing.T) {
 	t.Logf("recorder cold start (exec → ready): %d ms", s.ColdStart.Milliseconds())
 }
 
-func status(t *testing.T, p *platform.Platform, name string) supervisor.Status {
+func status(t testing.TB, p *platform.Platform, name string) supervisor.Status {
 	t.Helper()
 	for _, s := range p.Status() {
 		if s.Name == name {

@@ -54,6 +54,7 @@ type Function struct {
 	upstream  *upstream
 	tokens    *signing.Remote
 	keys      *identity.Backend // API keys and the access-token deny list
+	verified  verifiedTokens
 	pool      *pgxpool.Pool
 	redis     *redis.Client
 	limiter   *ratelimit.Limiter
@@ -131,10 +132,11 @@ func (f *Function) startTLS(s Settings) error {
 	return nil
 }
 
-// Ready reports whether Redis and the database answer.
-func (f *Function) Ready(ctx context.Context) (bool, error) {
-	return f.redis != nil && f.redis.Ping(ctx).Err() == nil && db.Ping(ctx, f.pool) == nil, nil
-}
+// The gateway has no Ready method: it stays in the load balancer when
+// Redis or PostgreSQL is down, and each request degrades as documented
+// (rate limits per replica, cache misses, access tokens refused with 503
+// while the deny list cannot be read, API keys refused while PostgreSQL is
+// down), rather than every request failing at the ingress.
 
 // Stop closes the connections.
 func (f *Function) Stop(ctx context.Context) error {
@@ -188,17 +190,30 @@ func (f *Function) serve(w *statusWriter, r *http.Request, route *Route, params 
 	var p request.Principal
 	if route.Anonymous() {
 		if !f.allow(ctx, w, route, "addr:"+client) {
+			tooMany(w)
 			return
 		}
 	} else {
-		var err error
-		if p, err = f.authenticate(ctx, r, route); err != nil {
+		c, err := f.authenticate(ctx, r, route)
+		if err != nil {
 			fail(w, apierr.From(err))
 			return
 		}
-		if !f.allow(ctx, w, route, p.ID) {
+		// The deny list and the rate limit are two Redis round trips:
+		// made at the same time.
+		denied := make(chan error, 1)
+		go func() { denied <- f.checkDenied(ctx, c) }()
+		allowed := f.allow(ctx, w, route, c.ID)
+		if err := <-denied; err != nil {
+			w.Header().Del("Retry-After")
+			fail(w, apierr.From(err))
 			return
 		}
+		if !allowed {
+			tooMany(w)
+			return
+		}
+		p = c.Principal
 	}
 	if route.Cache == nil {
 		w.Header().Set("Cache-Control", "no-store")
@@ -231,9 +246,13 @@ func (f *Function) allow(ctx context.Context, w http.ResponseWriter, route *Rout
 	d.SetHeaders(w.Header())
 	if !d.Allowed {
 		f.metrics.rateLimited.WithLabelValues(route.Class).Inc()
-		fail(w, apierr.ResourceExhausted("too many requests: retry after %d seconds", int(d.RetryAfter.Seconds()+0.999)))
 	}
 	return d.Allowed
+}
+
+// tooMany answers a request over its rate limit (allow set the headers).
+func tooMany(w http.ResponseWriter) {
+	fail(w, apierr.ResourceExhausted("too many requests: retry after %s seconds", w.Header().Get("Retry-After")))
 }
 
 // event turns the request into the CloudEvent the function takes

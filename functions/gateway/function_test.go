@@ -189,7 +189,8 @@ func serveOn(t *testing.T, f any, s host.Settings) string {
 	return ""
 }
 
-func newGateway(t *testing.T, limits string) *gatewayEnv {
+// newGateway starts a gateway; override sets more environment (name, value…).
+func newGateway(t *testing.T, limits string, override ...string) *gatewayEnv {
 	env := functest.New(t)
 	gw, _ := sender.GenerateSigner(sender.Gateway)
 	broker, _ := sender.GenerateSigner(sender.Broker)
@@ -221,6 +222,9 @@ func newGateway(t *testing.T, limits string) *gatewayEnv {
 		"SKYFLOW_TLS_CERT_FILE": cert, "SKYFLOW_TLS_KEY_FILE": keyFile,
 	} {
 		t.Setenv(k, v)
+	}
+	for i := 0; i+1 < len(override); i += 2 {
+		t.Setenv(override[i], override[i+1])
 	}
 	s := host.Settings{Function: "gateway", MaxBodyBytes: 1 << 20, EventTimeout: 10 * time.Second, DrainTimeout: time.Second, Senders: sender.NewVerifier(broker)}
 	url := serveOn(t, New(), s)
@@ -651,4 +655,28 @@ func x509Pool(t *testing.T, certFile string) *x509.CertPool {
 		t.Fatal("the development certificate is not PEM")
 	}
 	return pool
+}
+
+// With Redis unreachable the gateway keeps serving what it safely can:
+// anonymous routes and API keys work, rate-limited per replica; access
+// tokens are refused with 503, since a revoked one could not be told apart.
+func TestRedisUnreachable(t *testing.T) {
+	g := newGateway(t, "data=1000/s,management=1000/s,auth=2/s:2,anonymous=1000/s", "REDIS_URL", "redis://127.0.0.1:1/0")
+	if a := g.do(t, "GET", "/openapi.json", "", ""); a.status != 200 || a.header.Get("RateLimit-Limit") == "" {
+		t.Errorf("anonymous route: %d %v", a.status, a.header)
+	}
+	key := g.APIKey()
+	if a := g.do(t, "GET", "/v1/vaults/v1/customers", key.Key, ""); a.status != 200 {
+		t.Errorf("API key: %d %s", a.status, a.body)
+	}
+	if a := g.do(t, "GET", "/v1/vaults/v1/customers", g.token(nil), ""); a.status != 503 || a.envelope(t).HTTPCode != 503 {
+		t.Errorf("access token: %d %s", a.status, a.body)
+	}
+	var statuses []int
+	for range 3 {
+		statuses = append(statuses, g.do(t, "POST", "/v1/auth/login", "", `{}`).status)
+	}
+	if statuses[2] != 429 {
+		t.Errorf("the in-process limit did not hold: %v", statuses)
+	}
 }

@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"os/exec"
+	"strconv"
 	"sync"
 	"time"
 
@@ -298,6 +301,9 @@ func (s *service) status() Status {
 	}
 	if s.cur != nil {
 		st.PID = s.cur.pid()
+		if s.cur.port != 0 {
+			st.ProcessURL = &url.URL{Scheme: "http", Host: net.JoinHostPort("127.0.0.1", strconv.Itoa(s.cur.port))}
+		}
 		if st.State == Starting && st.PID == 0 && time.Now().Before(s.cur.notBefore) {
 			st.State = Crashed // still waiting out the backoff
 		}

@@ -35,9 +35,12 @@ func (s State) String() string {
 
 // Status describes one Service, for the start-up summary and tests.
 type Status struct {
-	Name  string
-	URL   *url.URL
-	State State
+	Name string
+	URL  *url.URL // the stable front
+	// ProcessURL is the current process's own address, nil when none:
+	// benchmarks use it to leave the front's hop out.
+	ProcessURL *url.URL
+	State      State
 	// PID of the current process, 0 when there is none.
 	PID int
 	// ColdStart is the last time from exec to ready, 0 before the first start.

@@ -112,18 +112,20 @@ func (b *Backend) Authenticate(ctx context.Context, key string) (request.Princip
 	if err != nil {
 		return request.Principal{}, refused
 	}
-	var principal string
-	var revoked *time.Time
+	// One round trip: the gateway asks this on every request with a key.
+	var (
+		principal string
+		revoked   *time.Time
+		roles     []string
+	)
 	err = b.Pool.QueryRow(ctx, `
-		SELECT k.principal, coalesce(k.revoked_at, a.revoked_at) FROM api_keys k
-		JOIN service_accounts a ON 'sa:' || a.client_id = k.principal WHERE k.key_hash = $1`, hash).Scan(&principal, &revoked)
+		SELECT k.principal, coalesce(k.revoked_at, a.revoked_at),
+		       coalesce((SELECT array_agg(r.role ORDER BY r.role) FROM role_assignments r WHERE r.principal = k.principal), '{}')
+		FROM api_keys k JOIN service_accounts a ON 'sa:' || a.client_id = k.principal
+		WHERE k.key_hash = $1`, hash).Scan(&principal, &revoked, &roles)
 	if errors.Is(err, pgx.ErrNoRows) || (err == nil && revoked != nil) {
 		return request.Principal{}, refused
 	}
-	if err != nil {
-		return request.Principal{}, dbError(err)
-	}
-	roles, err := rolesOf(ctx, b.Pool, principal)
 	if err != nil {
 		return request.Principal{}, dbError(err)
 	}
