@@ -301,6 +301,7 @@ func (p *Platform) secrets() map[string]map[string]string {
 			"otlp-endpoint":     os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT"),
 			"token-uri":         p.tokenURI(),
 			"trusted-senders":   p.trustedSenders(),
+			"trusted-oidc":      "", // the local broker and ping sources sign with their own keys
 		},
 	}
 }

@@ -47,8 +47,12 @@ func (h *httpHandler) serveEvent(w http.ResponseWriter, r *http.Request) {
 	// SKY-ARCH-001: only a trusted sender's event, signed for this function.
 	from, err := h.settings.Senders.Verify(r.Header.Get("Authorization"), *e, h.settings.Function, time.Now())
 	if err != nil {
-		h.metrics.observe(typ, http.StatusUnauthorized, start)
-		h.fail(w, e.ID(), typ, apierr.Unauthenticated("%v", err))
+		refusal := apierr.Unauthenticated("%v", err)
+		if errors.Is(err, sender.ErrKeysUnavailable) {
+			refusal = apierr.Unavailable("the sender's keys cannot be fetched right now; try again") // retried
+		}
+		h.metrics.observe(typ, refusal.HTTPCode, start)
+		h.fail(w, e.ID(), typ, refusal)
 		return
 	}
 	h.metrics.inFlight.Inc()

@@ -87,8 +87,9 @@ type Settings struct {
 	EventTimeout time.Duration // SKYFLOW_EVENT_TIMEOUT: deadline of one Handle call
 	DrainTimeout time.Duration // SKYFLOW_DRAIN_TIMEOUT: how long SIGTERM waits for events in flight
 	LogLevel     string        // LOG_LEVEL
-	// Senders verifies who sent each event (SKYFLOW_TRUSTED_SENDERS): an
-	// event without a valid assertion from a trusted sender is refused.
+	// Senders verifies who sent each event (SKYFLOW_TRUSTED_SENDERS,
+	// SKYFLOW_TRUSTED_OIDC): an event without a valid assertion from a
+	// trusted sender is refused.
 	Senders *sender.Verifier
 }
 
@@ -103,13 +104,15 @@ func LoadSettings(env *config.Env) (Settings, error) {
 		DrainTimeout: env.Duration("SKYFLOW_DRAIN_TIMEOUT", 30*time.Second),
 		LogLevel:     env.String("LOG_LEVEL", "info"),
 	}
-	trusted := env.Required("SKYFLOW_TRUSTED_SENDERS", "the public keys of the gateway, broker and ping source (gateway=<base64>,…)")
+	// Ed25519 senders (the gateway; locally also the broker and ping
+	// sources) and, in a cluster, Knative's OIDC delivery tokens.
+	trusted, oidc := env.String("SKYFLOW_TRUSTED_SENDERS", ""), env.String("SKYFLOW_TRUSTED_OIDC", "")
 	if err := env.Err(); err != nil {
 		return s, err
 	}
-	senders, err := sender.ParseTrusted(trusted)
+	senders, err := sender.ParseVerifier(trusted, oidc, sender.OIDCOptions{})
 	if err != nil {
-		return s, fmt.Errorf("configuration: SKYFLOW_TRUSTED_SENDERS: %w", err)
+		return s, fmt.Errorf("configuration: SKYFLOW_TRUSTED_SENDERS / SKYFLOW_TRUSTED_OIDC: %w", err)
 	}
 	s.Senders = senders
 	return s, nil

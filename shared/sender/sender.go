@@ -12,6 +12,16 @@
 // Senders sign with Ed25519 keys; functions trust the public keys named in
 // SKYFLOW_TRUSTED_SENDERS ("gateway=<base64>,broker=<base64>,ping=<base64>").
 // Only the gateway holds the gateway's private key (SKYFLOW_SENDER_KEY).
+//
+// In a cluster, Knative's broker and PingSource cannot sign with those keys;
+// with Knative's OIDC delivery authentication they send instead a token of
+// the cluster's service-account issuer, trusted through SKYFLOW_TRUSTED_OIDC
+// (see ParseTrustedOIDC). Such a token names the dispatcher's service
+// account (sub) and the function (aud), but not the event: it is not bound
+// to the event's id, digest or principal, may live up to its exp (often an
+// hour) and so can be replayed, to the same function, with other events.
+// An event delivered that way is as trustworthy as whoever may publish to
+// the broker; the event binding applies only to the Ed25519 assertions.
 package sender
 
 import (
@@ -128,9 +138,12 @@ func (s *Signer) Authorize(r *http.Request, e event.Event, function string) erro
 	return nil
 }
 
-// Verifier checks assertions against the trusted senders' public keys.
+// Verifier checks assertions against the trusted senders' public keys,
+// and OIDC tokens against the trusted OIDC senders (TrustOIDC).
 type Verifier struct {
-	keys map[string]ed25519.PublicKey
+	keys    map[string]ed25519.PublicKey
+	oidc    []OIDCSender
+	issuers map[string]*keySet // by issuer URL
 }
 
 // NewVerifier trusts the given signers' public keys (tests and the local platform).
@@ -189,6 +202,9 @@ func (v *Verifier) Verify(authorization string, e event.Event, function string, 
 	}
 	if v == nil {
 		return nil, fmt.Errorf("%w: no sender is trusted", ErrInvalid)
+	}
+	if v.isOIDC(token) {
+		return v.verifyOIDC(token, function, now)
 	}
 	var c Claims
 	_, err := jwt.ParseWithClaims(token, &c, func(t *jwt.Token) (any, error) {
