@@ -34,14 +34,14 @@ func (p *Platform) bootstrapAdmin(ctx context.Context) error {
 			return nil
 		}
 	}
-	svc := identity.NewService(b, "/skyflow/platform/bootstrap")
-	// The platform itself acts once, as an administrator, to make the first one.
+	// The platform itself acts once, as an administrator, to make the first
+	// one; the events are those of the functions that do the same.
 	platform := request.Principal{ID: "platform:bootstrap", Roles: []string{policy.PlatformAdmin}}
-	creds, err := svc.CreateServiceAccount(ctx, platform, identity.ServiceAccountRequest{Name: "platform-admin", Roles: []string{policy.PlatformAdmin}})
+	creds, err := identity.NewService(b, "/skyflow/functions/serviceaccounts-create").CreateServiceAccount(ctx, platform, identity.ServiceAccountRequest{Name: "platform-admin", Roles: []string{policy.PlatformAdmin}})
 	if err != nil {
 		return fmt.Errorf("bootstrapping the administrator: %w", err)
 	}
-	key, err := svc.CreateAPIKey(ctx, platform, identity.APIKeyRequest{Name: "make run", ServiceAccountID: creds.ClientID})
+	key, err := identity.NewService(b, "/skyflow/functions/apikeys-create").CreateAPIKey(ctx, platform, identity.APIKeyRequest{Name: "make run", ServiceAccountID: creds.ClientID})
 	if err != nil {
 		return fmt.Errorf("bootstrapping the administrator: %w", err)
 	}
