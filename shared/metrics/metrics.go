@@ -5,6 +5,7 @@
 package metrics
 
 import (
+	"errors"
 	"net/http"
 	"sync"
 
@@ -25,6 +26,25 @@ func newRegistry() *prometheus.Registry {
 // Handler serves the registry in the Prometheus text format.
 func Handler() http.Handler {
 	return promhttp.HandlerFor(Registry, promhttp.HandlerOpts{Registry: Registry})
+}
+
+// Register registers c with r, or returns the equal collector already
+// registered, so that several users in one process (publishers, caches,
+// limiters, tests) share one set of series. Other errors are joined into
+// *errp.
+func Register[C prometheus.Collector](r prometheus.Registerer, c C, errp *error) C {
+	err := r.Register(c)
+	if err == nil {
+		return c
+	}
+	var are prometheus.AlreadyRegisteredError
+	if errors.As(err, &are) {
+		if existing, ok := are.ExistingCollector.(C); ok {
+			return existing
+		}
+	}
+	*errp = errors.Join(*errp, err)
+	return c
 }
 
 // BoundedLabel keeps a label's cardinality bounded when its values come from

@@ -1,9 +1,9 @@
 package outbox
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	skymetrics "github.com/skyflow-oss/skyflow/shared/metrics"
 )
 
 // metrics are the publisher's Prometheus collectors; a nil *metrics records
@@ -38,31 +38,14 @@ func newMetrics(r prometheus.Registerer) (*metrics, error) {
 		}),
 	}
 	var err error
-	m.published = register(r, m.published, &err)
-	m.failures = register(r, m.failures, &err)
-	m.resends = register(r, m.resends, &err)
-	m.pending = register(r, m.pending, &err)
+	m.published = skymetrics.Register(r, m.published, &err)
+	m.failures = skymetrics.Register(r, m.failures, &err)
+	m.resends = skymetrics.Register(r, m.resends, &err)
+	m.pending = skymetrics.Register(r, m.pending, &err)
 	if err != nil {
 		return nil, err
 	}
 	return m, nil
-}
-
-// register registers c, or returns the equal collector already registered so
-// that several publishers in one process share their metrics.
-func register[C prometheus.Collector](r prometheus.Registerer, c C, errp *error) C {
-	err := r.Register(c)
-	if err == nil {
-		return c
-	}
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(C); ok {
-			return existing
-		}
-	}
-	*errp = errors.Join(*errp, err)
-	return c
 }
 
 func (m *metrics) sent(typ string, byResend bool) {

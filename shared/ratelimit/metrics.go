@@ -1,9 +1,9 @@
 package ratelimit
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	skymetrics "github.com/skyflow-oss/skyflow/shared/metrics"
 )
 
 // metrics are the Limiter's counters; a nil *metrics records nothing. The
@@ -28,31 +28,12 @@ func newMetrics(r prometheus.Registerer) (*metrics, error) {
 		}),
 	}
 	var err error
-	m.decisions = register(r, m.decisions, &err)
-	m.degraded = register(r, m.degraded, &err)
+	m.decisions = skymetrics.Register(r, m.decisions, &err)
+	m.degraded = skymetrics.Register(r, m.degraded, &err)
 	if err != nil {
 		return nil, err
 	}
 	return m, nil
-}
-
-// register registers c, or returns the equal collector already registered,
-// so that several limiters in one process share their counters.
-func register[C prometheus.Collector](r prometheus.Registerer, c C, errp *error) C {
-	err := r.Register(c)
-	if err == nil {
-		return c
-	}
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(C); ok {
-			return existing
-		}
-	}
-	if *errp == nil {
-		*errp = err
-	}
-	return c
 }
 
 func (m *metrics) record(class string, d Decision) {

@@ -1,8 +1,6 @@
 package respcache
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
 
 	skymetrics "github.com/skyflow-oss/skyflow/shared/metrics"
@@ -46,31 +44,14 @@ func newMetrics(r prometheus.Registerer) (*metrics, error) {
 		}),
 	}
 	var err error
-	m.requests = register(r, m.requests, &err)
-	m.stores = register(r, m.stores, &err)
-	m.invalidations = register(r, m.invalidations, &err)
-	m.deleted = register(r, m.deleted, &err)
+	m.requests = skymetrics.Register(r, m.requests, &err)
+	m.stores = skymetrics.Register(r, m.stores, &err)
+	m.invalidations = skymetrics.Register(r, m.invalidations, &err)
+	m.deleted = skymetrics.Register(r, m.deleted, &err)
 	if err != nil {
 		return nil, err
 	}
 	return m, nil
-}
-
-// register registers c, or returns the equal collector already registered so
-// that several caches in one process share their counters.
-func register[C prometheus.Collector](r prometheus.Registerer, c C, errp *error) C {
-	err := r.Register(c)
-	if err == nil {
-		return c
-	}
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(C); ok {
-			return existing
-		}
-	}
-	*errp = errors.Join(*errp, err)
-	return c
 }
 
 func (m *metrics) route(r string) string {
