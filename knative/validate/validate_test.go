@@ -635,6 +635,7 @@ func TestLocalPlatformReadsTheRender(t *testing.T) {
 var handMadeSecrets = map[string][]string{
 	"skyflow-postgres": {"url"},
 	"skyflow-redis":    {"url"},
+	"skyflow-gateway":  {"sender-key"}, // `skyflow sender-key gateway`
 }
 
 // Every ConfigMap a function reads is in the render with the keys it
