@@ -169,7 +169,8 @@ func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
 	case r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "":
 		f.preflight(rw, r)
 	case route == nil:
-		fail(rw, apierr.NotFound("no route for %s %s: see /openapi.json for the API", r.Method, r.URL.Path))
+		// The path is not echoed: a client may have put a value in it by mistake.
+		fail(rw, apierr.NotFound("no route matches this method and path: see /openapi.json for the API"))
 	default:
 		span.SetName(route.Name())
 		f.serve(rw, r, route, params)
