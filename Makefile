@@ -39,7 +39,8 @@ FUZZ_TARGETS = \
 	./shared/schema:FuzzDecode ./shared/schema:FuzzCoerce ./shared/crypto:FuzzOpen \
 	./shared/tokens:FuzzDeterministic ./shared/tokens:FuzzWellFormed \
 	./shared/credentials:FuzzVerifyAssertion ./shared/credentials:FuzzHashAPIKey ./shared/passwords:FuzzVerify \
-	./local/manifest:FuzzLoadDocument ./local/broker:FuzzRecordRoundTrip
+	./local/manifest:FuzzLoadDocument ./local/broker:FuzzRecordRoundTrip \
+	./shared/ratelimit:FuzzParseLimits ./shared/respcache:FuzzNotModified
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		echo "fuzz $${t#*:} in $${t%%:*}"; \
