@@ -58,6 +58,7 @@ type Env struct {
 	T      *testing.T
 	Config map[string]string
 	KEK    kek.KEK
+	Sink   *testenv.Sink // K_SINK: the events the function published
 	ctx    context.Context
 }
 
@@ -76,7 +77,7 @@ func New(t *testing.T) *Env {
 	t.Cleanup(cancel)
 	// Handle runs as the host runs it for an event the gateway signed.
 	ctx = sender.NewContext(ctx, sender.Gateway)
-	return &Env{T: t, KEK: k, ctx: ctx, Config: map[string]string{
+	return &Env{T: t, KEK: k, Sink: sink, ctx: ctx, Config: map[string]string{
 		"DATABASE_URL":       testenv.Database(t),
 		"REDIS_URL":          testenv.RedisURL(t),
 		"REDIS_PREFIX":       prefix,
@@ -141,6 +142,16 @@ func (e *Env) Insert(vault string, fields map[string]string) records.Inserted {
 		e.T.Fatalf("inserting: %v", err)
 	}
 	return res.Records[0]
+}
+
+// Get reads a customer of vault as owner, in plain text.
+func (e *Env) Get(vault, id string) *records.Record {
+	e.T.Helper()
+	r, err := records.New(e.backend(), "/skyflow/functions/records-get-one").GetOne(e.ctx, request.Principal{ID: "sa:owner", Roles: []string{"owner"}}, vault, "customers", id, records.GetParams{})
+	if err != nil {
+		e.T.Fatalf("reading %s: %v", id, err)
+	}
+	return r
 }
 
 // Event is a request as the gateway sends it: data is the body (nil for
