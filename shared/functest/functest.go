@@ -104,8 +104,8 @@ func (e *Env) Start(f Function) Function {
 	return f
 }
 
-// backend is a vault backend on the environment, for setting up data.
-func (e *Env) backend() *vaults.Backend {
+// Backend is a vault backend on the environment, for setting up data.
+func (e *Env) Backend() *vaults.Backend {
 	e.T.Helper()
 	pool, err := db.Open(e.ctx, e.Config["DATABASE_URL"])
 	if err != nil {
@@ -122,7 +122,7 @@ func (e *Env) backend() *vaults.Backend {
 // Vault creates a vault of Schema and returns its id.
 func (e *Env) Vault() string {
 	e.T.Helper()
-	v, err := vaults.NewManager(e.backend(), "/skyflow/functions/vaults-create").Create(e.ctx, request.Principal{ID: Admin[request.ExtPrincipal], Roles: []string{"admin"}}, []byte(Schema))
+	v, err := vaults.NewManager(e.Backend(), "/skyflow/functions/vaults-create").Create(e.ctx, request.Principal{ID: Admin[request.ExtPrincipal], Roles: []string{"admin"}}, []byte(Schema))
 	if err != nil {
 		e.T.Fatalf("creating a vault: %v", err)
 	}
@@ -136,7 +136,7 @@ func (e *Env) Insert(vault string, fields map[string]string) records.Inserted {
 	for k, v := range fields {
 		raw[k], _ = json.Marshal(v)
 	}
-	res, err := records.New(e.backend(), "/skyflow/functions/records-insert").Insert(e.ctx, request.Principal{ID: "sa:owner", Roles: []string{"owner"}}, vault, "customers",
+	res, err := records.New(e.Backend(), "/skyflow/functions/records-insert").Insert(e.ctx, request.Principal{ID: "sa:owner", Roles: []string{"owner"}}, vault, "customers",
 		records.InsertRequest{Tokenization: true, Records: []records.RecordFields{{Fields: raw}}})
 	if err != nil {
 		e.T.Fatalf("inserting: %v", err)
@@ -147,7 +147,7 @@ func (e *Env) Insert(vault string, fields map[string]string) records.Inserted {
 // Get reads a customer of vault as owner, in plain text.
 func (e *Env) Get(vault, id string) *records.Record {
 	e.T.Helper()
-	r, err := records.New(e.backend(), "/skyflow/functions/records-get-one").GetOne(e.ctx, request.Principal{ID: "sa:owner", Roles: []string{"owner"}}, vault, "customers", id, records.GetParams{})
+	r, err := records.New(e.Backend(), "/skyflow/functions/records-get-one").GetOne(e.ctx, request.Principal{ID: "sa:owner", Roles: []string{"owner"}}, vault, "customers", id, records.GetParams{})
 	if err != nil {
 		e.T.Fatalf("reading %s: %v", id, err)
 	}

@@ -1,0 +1,84 @@
+// Package main is the keys-rewrap function: after a vault's data keys
+// rotate (com.skyflow.vault.key.rotated, from the broker), it re-encrypts
+// the vault's cells that older keys sealed under the new primary, in
+// bounded batches, without blocking reads or writes. Its PingSource
+// (eventing/sources/keys-rewrap.yaml) resumes any rewrap left unfinished by
+// a crash, a redeploy or the time budget.
+package main
+
+import (
+	"context"
+	"time"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+
+	"github.com/skyflow-oss/skyflow/shared/apierr"
+	"github.com/skyflow-oss/skyflow/shared/config"
+	"github.com/skyflow-oss/skyflow/shared/request"
+	"github.com/skyflow-oss/skyflow/shared/sender"
+	"github.com/skyflow-oss/skyflow/shared/vaults"
+)
+
+// Event types it takes.
+const (
+	RotatedType = vaults.KeyRotatedType
+	PingType    = "dev.knative.sources.ping"
+)
+
+// Function is the keys-rewrap operation.
+type Function struct {
+	vaults.Lifecycle // Start connects the backend; Ready and Stop
+	batch            int
+	budget, settle   time.Duration
+}
+
+// New is called once per process.
+func New() *Function { return &Function{} }
+
+// Start connects and reads SKYFLOW_REWRAP_BATCH (cells a transaction),
+// SKYFLOW_REWRAP_BUDGET (work per event, under the function's timeout) and
+// SKYFLOW_REWRAP_SETTLE (see vaults.DefaultRewrapSettle).
+func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
+	env := config.FromMap(cfg)
+	f.batch = env.Int("SKYFLOW_REWRAP_BATCH", 500)
+	f.budget = env.Duration("SKYFLOW_REWRAP_BUDGET", 90*time.Second)
+	f.settle = env.Duration("SKYFLOW_REWRAP_SETTLE", vaults.DefaultRewrapSettle)
+	if err := env.Err(); err != nil {
+		return err
+	}
+	return f.Lifecycle.Start(ctx, cfg)
+}
+
+// Handle rewraps the rotated vault, or on a ping every unfinished one, for
+// up to the budget. What is left is resumed by the next ping; only a
+// failure is an error (and retried by the broker).
+func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, error) {
+	deadline := time.Now().Add(f.budget)
+	var ids []string
+	switch e.Type() {
+	case RotatedType:
+		if err := sender.Require(ctx, sender.Broker); err != nil {
+			return nil, err
+		}
+		ids = []string{request.Extension(e, request.ExtVaultID)}
+	case PingType:
+		if err := sender.Require(ctx, sender.Ping); err != nil {
+			return nil, err
+		}
+		var err error
+		if ids, err = f.Backend.Vaults.UnfinishedRewraps(ctx); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, apierr.InvalidArgument("keys-rewrap handles %s and %s events only", RotatedType, PingType)
+	}
+	for _, id := range ids {
+		if time.Now().After(deadline) {
+			break
+		}
+		if _, err := f.Backend.Vaults.Rewrap(ctx, id, f.batch, deadline, f.settle); err != nil {
+			return nil, err
+		}
+	}
+	return nil, nil
+}
