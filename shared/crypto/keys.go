@@ -76,6 +76,38 @@ func (k *Keys) Rotate() error {
 	return nil
 }
 
+// DestroyOlder deletes every values key but the primary from the keyset,
+// returning their ids: what they sealed can never be opened again, from
+// the database or from any backup of it. The caller must Wrap and store
+// the keys for the destruction to persist, and must first have re-sealed
+// everything still under an older key.
+func (k *Keys) DestroyOlder() ([]uint32, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	info := k.values.KeysetInfo()
+	m := keyset.NewManagerFromHandle(k.values)
+	var destroyed []uint32
+	for _, key := range info.GetKeyInfo() {
+		if key.GetKeyId() == info.GetPrimaryKeyId() {
+			continue
+		}
+		if err := m.Delete(key.GetKeyId()); err != nil {
+			return nil, fmt.Errorf("crypto: destroy: %w", err)
+		}
+		destroyed = append(destroyed, key.GetKeyId())
+	}
+	h, err := m.Handle()
+	if err != nil {
+		return nil, fmt.Errorf("crypto: destroy: %w", err)
+	}
+	a, err := aead.New(h)
+	if err != nil {
+		return nil, fmt.Errorf("crypto: destroy: %w", err)
+	}
+	k.values, k.aead = h, a
+	return destroyed, nil
+}
+
 // PrimaryKeyID is the Tink key id new Seals use; a stored ciphertext whose
 // [KeyID] differs predates the latest Rotate and may be re-sealed.
 func (k *Keys) PrimaryKeyID() uint32 {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/skyflow-oss/skyflow/shared/apierr"
@@ -13,10 +14,14 @@ import (
 	"github.com/skyflow-oss/skyflow/shared/request"
 )
 
-// KeyRotatedType is the event of a data-key rotation: new writes of the
-// vault use the new primary key at once; keys-rewrap re-encrypts what
-// older keys sealed.
-const KeyRotatedType = "com.skyflow.vault.key.rotated"
+// Event types of key management.
+const (
+	// KeyRotatedType: new writes of the vault use the new primary key at
+	// once; keys-rewrap re-encrypts what older keys sealed.
+	KeyRotatedType = "com.skyflow.vault.key.rotated"
+	// KeysDestroyedType: the vault's older key versions are gone.
+	KeysDestroyedType = "com.skyflow.vault.keys.destroyed"
+)
 
 // KeysView is a vault's data keys as the management API shows them:
 // versions and key ids, never key material.
@@ -25,6 +30,8 @@ type KeysView struct {
 	KeysVersion  int       `json:"keys_version"`
 	PrimaryKeyID uint32    `json:"primary_key_id"`
 	RotatedAt    time.Time `json:"rotated_at"`
+	// Destroyed lists the key versions a destruction removed.
+	Destroyed []uint32 `json:"destroyed_key_ids,omitempty"`
 }
 
 // keyRotation is the data of a KeyRotatedType event.
@@ -63,30 +70,111 @@ func (m *Manager) RotateKeys(ctx context.Context, p request.Principal, id string
 
 // RotateKeys adds a new primary key to the stored values keyset in tx. It
 // reads the stored keyset under a row lock rather than the cached one, so
-// two rotations at once make two keys, neither lost; keys_version moves
-// on, so every process reloads the keys on its next request.
+// two rotations at once make two keys, neither lost.
 func (s *Store) RotateKeys(ctx context.Context, tx pgx.Tx, id string) (*KeysView, error) {
-	u, err := parseID(id)
+	u, keys, err := s.lockedKeys(ctx, tx, id)
 	if err != nil {
 		return nil, err
+	}
+	if err := keys.Rotate(); err != nil {
+		return nil, apierr.Internal("a new data key could not be made")
+	}
+	return s.storeKeys(ctx, tx, u, id, keys)
+}
+
+// DestroyOldKeys deletes every data-key version of the vault but the
+// primary, for a principal who may manage it: a backup of the database
+// taken before can no longer be decrypted where older versions sealed it.
+// It is refused until the rewrap to the primary has finished and no cell
+// is left under an older version, so no live value is ever lost.
+func (m *Manager) DestroyOldKeys(ctx context.Context, p request.Principal, id string) (*KeysView, error) {
+	v, err := m.manageable(ctx, p, id)
+	if err != nil {
+		return nil, err
+	}
+	var view *KeysView
+	err = m.Publisher.Transact(ctx, func(tx pgx.Tx) ([]event.Event, error) {
+		var err error
+		if view, err = m.Vaults.DestroyOldKeys(ctx, tx, v.ID); err != nil {
+			return nil, err
+		}
+		e := m.event(KeysDestroyedType, p, v.ID, view.KeysVersion)
+		if err := e.SetData(event.ApplicationJSON, keysDestroyed{VaultID: v.ID, Version: view.KeysVersion, Destroyed: view.Destroyed}); err != nil {
+			return nil, err
+		}
+		return []event.Event{e}, nil
+	})
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	return view, nil
+}
+
+// keysDestroyed is the data of a KeysDestroyedType event.
+type keysDestroyed struct {
+	VaultID   string   `json:"vault_id"`
+	Version   int      `json:"version"`
+	Destroyed []uint32 `json:"destroyed_key_ids"`
+}
+
+// DestroyOldKeys removes the older values keys in tx, under the keyset's
+// row lock, after checking that nothing is left under them.
+func (s *Store) DestroyOldKeys(ctx context.Context, tx pgx.Tx, id string) (*KeysView, error) {
+	u, keys, err := s.lockedKeys(ctx, tx, id)
+	if err != nil {
+		return nil, err
+	}
+	primary := keys.PrimaryKeyID()
+	var left int64
+	if err := tx.QueryRow(ctx, `SELECT count(*) FROM vault_cells WHERE vault_id = $1 AND substring(ciphertext from 2 for 4) <> $2`,
+		u, keyIDBytes(primary)).Scan(&left); err != nil {
+		return nil, unavailable(err)
+	}
+	if left > 0 {
+		return nil, apierr.New(409, "%d values of the vault are still under older key versions: wait for the rewrap to key %d to finish (see its progress), then destroy", left, primary)
+	}
+	destroyed, err := keys.DestroyOlder()
+	if err != nil {
+		return nil, apierr.Internal("the older key versions could not be removed")
+	}
+	if len(destroyed) == 0 {
+		return nil, apierr.New(409, "the vault has no older key versions to destroy")
+	}
+	view, err := s.storeKeys(ctx, tx, u, id, keys)
+	if err != nil {
+		return nil, err
+	}
+	view.Destroyed = destroyed
+	return view, nil
+}
+
+// lockedKeys reads and unwraps the vault's stored keys under a row lock.
+func (s *Store) lockedKeys(ctx context.Context, tx pgx.Tx, id string) (uuid.UUID, *crypto.Keys, error) {
+	u, err := parseID(id)
+	if err != nil {
+		return u, nil, err
 	}
 	var w crypto.Wrapped
 	err = tx.QueryRow(ctx, `SELECT values_keyset, index_keyset, kek_id FROM vault_keysets WHERE vault_id = $1 FOR UPDATE`, u).
 		Scan(&w.Values, &w.Index, &w.KEKID)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, errNotFound()
+		return u, nil, errNotFound()
 	}
 	if err != nil {
-		return nil, unavailable(err)
+		return u, nil, unavailable(err)
 	}
 	keys, err := crypto.Unwrap(s.kek, id, w)
 	if err != nil {
-		return nil, apierr.Unavailable("the vault's keys could not be unwrapped with the key-encryption key; try again")
+		return u, nil, apierr.Unavailable("the vault's keys could not be unwrapped with the key-encryption key; try again")
 	}
-	if err := keys.Rotate(); err != nil {
-		return nil, apierr.Internal("a new data key could not be made")
-	}
-	if w, err = keys.Wrap(s.kek, id); err != nil {
+	return u, keys, nil
+}
+
+// storeKeys wraps and stores keys in tx and moves keys_version on, so
+// every process reloads them on its next request.
+func (s *Store) storeKeys(ctx context.Context, tx pgx.Tx, u uuid.UUID, id string, keys *crypto.Keys) (*KeysView, error) {
+	w, err := keys.Wrap(s.kek, id)
+	if err != nil {
 		return nil, apierr.Unavailable("the key-encryption key is not available; try again")
 	}
 	view := &KeysView{VaultID: id, PrimaryKeyID: keys.PrimaryKeyID()}

@@ -1,0 +1,46 @@
+// Package main is the keys-destroy function: it deletes every data-key
+// version of a vault but the primary, once the rewrap has moved every value
+// to the primary, so that backups taken before can no longer be decrypted
+// where older versions sealed them. The gateway routes POST
+// /v1/management/vaults/{vaultID}/keys/destroy to it as a
+// com.skyflow.vault.keys.destroy event; it replies
+// com.skyflow.vault.keys.destroy.response and emits
+// com.skyflow.vault.keys.destroyed.
+package main
+
+import (
+	"context"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+
+	"github.com/skyflow-oss/skyflow/shared/request"
+	"github.com/skyflow-oss/skyflow/shared/vaults"
+)
+
+// Event types and the source of replies and events.
+const (
+	RequestType = "com.skyflow.vault.keys.destroy"
+	ReplyType   = RequestType + ".response"
+	Source      = "/skyflow/functions/keys-destroy"
+)
+
+// Function is the keys-destroy operation.
+type Function struct {
+	vaults.Lifecycle // Start connects the backend; Ready and Stop
+}
+
+// New is called once per process.
+func New() *Function { return &Function{} }
+
+// Handle answers one request.
+func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, error) {
+	p, err := request.Accept(ctx, e, RequestType)
+	if err != nil {
+		return nil, err
+	}
+	res, err := vaults.NewManager(f.Backend, Source).DestroyOldKeys(ctx, p, request.Extension(e, request.ExtVaultID))
+	if err != nil {
+		return nil, err
+	}
+	return request.Reply(e, ReplyType, Source, res)
+}
