@@ -46,6 +46,26 @@ type keyRotation struct {
 // every stored value still opens; the event tells keys-rewrap to
 // re-encrypt them under the new key.
 func (m *Manager) RotateKeys(ctx context.Context, p request.Principal, id string) (*KeysView, error) {
+	return m.changeKeys(ctx, p, id, KeyRotatedType, m.Vaults.RotateKeys, func(v *KeysView) any {
+		return keyRotation{VaultID: v.VaultID, Version: v.KeysVersion, PrimaryKeyID: v.PrimaryKeyID}
+	})
+}
+
+// DestroyOldKeys deletes every data-key version of the vault but the
+// primary, for a principal who may manage it: a backup of the database
+// taken before can no longer be decrypted where older versions sealed it.
+// It is refused until the rewrap to the primary has finished and no cell
+// is left under an older version, so no live value is ever lost.
+func (m *Manager) DestroyOldKeys(ctx context.Context, p request.Principal, id string) (*KeysView, error) {
+	return m.changeKeys(ctx, p, id, KeysDestroyedType, m.Vaults.DestroyOldKeys, func(v *KeysView) any {
+		return keysDestroyed{VaultID: v.VaultID, Version: v.KeysVersion, Destroyed: v.Destroyed}
+	})
+}
+
+// changeKeys makes one change to a vault's stored keys and its event, in
+// one transaction.
+func (m *Manager) changeKeys(ctx context.Context, p request.Principal, id, eventType string,
+	change func(context.Context, pgx.Tx, string) (*KeysView, error), data func(*KeysView) any) (*KeysView, error) {
 	v, err := m.manageable(ctx, p, id)
 	if err != nil {
 		return nil, err
@@ -53,11 +73,11 @@ func (m *Manager) RotateKeys(ctx context.Context, p request.Principal, id string
 	var view *KeysView
 	err = m.Publisher.Transact(ctx, func(tx pgx.Tx) ([]event.Event, error) {
 		var err error
-		if view, err = m.Vaults.RotateKeys(ctx, tx, v.ID); err != nil {
+		if view, err = change(ctx, tx, v.ID); err != nil {
 			return nil, err
 		}
-		e := m.event(KeyRotatedType, p, v.ID, view.KeysVersion)
-		if err := e.SetData(event.ApplicationJSON, keyRotation{VaultID: v.ID, Version: view.KeysVersion, PrimaryKeyID: view.PrimaryKeyID}); err != nil {
+		e := m.event(eventType, p, v.ID, view.KeysVersion)
+		if err := e.SetData(event.ApplicationJSON, data(view)); err != nil {
 			return nil, err
 		}
 		return []event.Event{e}, nil
@@ -80,34 +100,6 @@ func (s *Store) RotateKeys(ctx context.Context, tx pgx.Tx, id string) (*KeysView
 		return nil, apierr.Internal("a new data key could not be made")
 	}
 	return s.storeKeys(ctx, tx, u, id, keys)
-}
-
-// DestroyOldKeys deletes every data-key version of the vault but the
-// primary, for a principal who may manage it: a backup of the database
-// taken before can no longer be decrypted where older versions sealed it.
-// It is refused until the rewrap to the primary has finished and no cell
-// is left under an older version, so no live value is ever lost.
-func (m *Manager) DestroyOldKeys(ctx context.Context, p request.Principal, id string) (*KeysView, error) {
-	v, err := m.manageable(ctx, p, id)
-	if err != nil {
-		return nil, err
-	}
-	var view *KeysView
-	err = m.Publisher.Transact(ctx, func(tx pgx.Tx) ([]event.Event, error) {
-		var err error
-		if view, err = m.Vaults.DestroyOldKeys(ctx, tx, v.ID); err != nil {
-			return nil, err
-		}
-		e := m.event(KeysDestroyedType, p, v.ID, view.KeysVersion)
-		if err := e.SetData(event.ApplicationJSON, keysDestroyed{VaultID: v.ID, Version: view.KeysVersion, Destroyed: view.Destroyed}); err != nil {
-			return nil, err
-		}
-		return []event.Event{e}, nil
-	})
-	if err != nil {
-		return nil, unavailable(err)
-	}
-	return view, nil
 }
 
 // keysDestroyed is the data of a KeysDestroyedType event.
