@@ -25,6 +25,8 @@ commands:
                           with SKYFLOW_TEST_DATABASE_URL and SKYFLOW_TEST_REDIS_URL,
                           then stop them (what 'make test' does)
   audit verify            recompute the audit log's hash chain on DATABASE_URL
+  kek rewrap [-all]       move every vault keyset and signing key to the current
+                          key-encryption key (a KEK rotation; records untouched)
   sender-key [NAME]       print a new signing key for a sender (default gateway) and
                           the public half that functions trust (SKYFLOW_TRUSTED_SENDERS)
 
@@ -50,6 +52,8 @@ func main() {
 		err = runManifests(ctx, args)
 	case "audit":
 		err = runAudit(ctx, args)
+	case "kek":
+		err = runKEK(ctx, args)
 	case "sender-key":
 		err = runSenderKey(args)
 	case "help", "-h", "--help":

@@ -61,7 +61,7 @@ func (p *Platform) identityConfig() map[string]string {
 		"SKYFLOW_TOKEN_URI":       p.tokenURI(),
 		"SKYFLOW_MASTER_KEY_FILE": filepath.Join(p.cfg.DevDir, "master.key"),
 	}
-	for _, k := range []string{"VAULT_ADDR", "VAULT_TOKEN", "VAULT_K8S_ROLE", "VAULT_TRANSIT_KEY"} {
+	for _, k := range []string{"VAULT_ADDR", "VAULT_TOKEN", "VAULT_K8S_ROLE", "VAULT_TRANSIT_KEY", "SKYFLOW_PREVIOUS_MASTER_KEY_FILES"} {
 		if v := os.Getenv(k); v != "" {
 			cfg[k] = v
 		}

@@ -48,15 +48,19 @@ func wrap(h *keyset.Handle, kek kek.KEK, ad []byte) ([]byte, error) {
 
 // Unwrap decrypts w, the keysets of vault vaultID. It fails if w was
 // wrapped by another KEK or for another vault.
-func Unwrap(kek kek.KEK, vaultID string, w Wrapped) (*Keys, error) {
-	if w.KEKID != kek.ID() {
-		return nil, fmt.Errorf("crypto: keys of vault %s were wrapped by KEK %q, not %q; configure that KEK", vaultID, w.KEKID, kek.ID())
+func Unwrap(k kek.KEK, vaultID string, w Wrapped) (*Keys, error) {
+	wrapper, ok := k, w.KEKID == k.ID()
+	if ring, isRing := k.(*kek.Ring); isRing && !ok {
+		wrapper, ok = ring.For(w.KEKID) // during a KEK rotation
 	}
-	values, err := keyset.ReadWithAssociatedData(keyset.NewBinaryReader(bytes.NewReader(w.Values)), kek, keysetAD(vaultID, "values"))
+	if !ok {
+		return nil, fmt.Errorf("crypto: keys of vault %s were wrapped by KEK %q, not %q; configure that KEK", vaultID, w.KEKID, k.ID())
+	}
+	values, err := keyset.ReadWithAssociatedData(keyset.NewBinaryReader(bytes.NewReader(w.Values)), wrapper, keysetAD(vaultID, "values"))
 	if err != nil {
 		return nil, fmt.Errorf("crypto: unwrap values keyset of vault %s: %w", vaultID, err)
 	}
-	index, err := keyset.ReadWithAssociatedData(keyset.NewBinaryReader(bytes.NewReader(w.Index)), kek, keysetAD(vaultID, "index"))
+	index, err := keyset.ReadWithAssociatedData(keyset.NewBinaryReader(bytes.NewReader(w.Index)), wrapper, keysetAD(vaultID, "index"))
 	if err != nil {
 		return nil, fmt.Errorf("crypto: unwrap index keyset of vault %s: %w", vaultID, err)
 	}

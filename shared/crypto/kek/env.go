@@ -61,18 +61,46 @@ func FromEnv(env *config.Env) (KEK, error) {
 		}
 		return NewLocal(key)
 	case file != "":
-		key, err := readKeyFile(file)
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("kek: SKYFLOW_MASTER_KEY_FILE %s does not exist; restore it, or create a new key "+
-				"(only if nothing was encrypted with the old one) with: "+
-				"(umask 077; head -c 32 /dev/urandom > %s)", file, file)
-		}
+		current, err := localFromFile(file, "SKYFLOW_MASTER_KEY_FILE")
 		if err != nil {
 			return nil, err
 		}
-		return NewLocal(key)
+		return withPrevious(current, env.String("SKYFLOW_PREVIOUS_MASTER_KEY_FILES", ""))
 	}
 	return nil, errNoKEK
+}
+
+func localFromFile(file, variable string) (KEK, error) {
+	key, err := readKeyFile(file)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("kek: %s %s does not exist; restore it, or create a new key "+
+			"(only if nothing was encrypted with the old one) with: "+
+			"(umask 077; head -c 32 /dev/urandom > %s)", variable, file, file)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return NewLocal(key)
+}
+
+// withPrevious adds the master keys of SKYFLOW_PREVIOUS_MASTER_KEY_FILES
+// (comma-separated), during a KEK rotation, to current.
+func withPrevious(current KEK, files string) (KEK, error) {
+	var previous []KEK
+	for _, f := range strings.Split(files, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		k, err := localFromFile(f, "SKYFLOW_PREVIOUS_MASTER_KEY_FILES:")
+		if err != nil {
+			return nil, err
+		}
+		previous = append(previous, k)
+	}
+	if len(previous) == 0 {
+		return current, nil
+	}
+	return NewRing(current, previous...), nil
 }
 
 func transitFromEnv(env *config.Env, addr string) (KEK, error) {
