@@ -108,6 +108,18 @@ func (k *Keys) DestroyOlder() ([]uint32, error) {
 	return destroyed, nil
 }
 
+// KeyIDs lists the ids of the values keys: the versions a stored value
+// may be under, the primary among them.
+func (k *Keys) KeyIDs() []uint32 {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	var ids []uint32
+	for _, key := range k.values.KeysetInfo().GetKeyInfo() {
+		ids = append(ids, key.GetKeyId())
+	}
+	return ids
+}
+
 // PrimaryKeyID is the Tink key id new Seals use; a stored ciphertext whose
 // [KeyID] differs predates the latest Rotate and may be re-sealed.
 func (k *Keys) PrimaryKeyID() uint32 {

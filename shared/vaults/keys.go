@@ -34,6 +34,30 @@ type KeysView struct {
 	Destroyed []uint32 `json:"destroyed_key_ids,omitempty"`
 }
 
+// KeysStatus is what GET /v1/management/vaults/{id}/keys shows: the key
+// versions, and how far the rewrap to the primary has got.
+type KeysStatus struct {
+	VaultID      string          `json:"vault_id"`
+	KeysVersion  int             `json:"keys_version"`
+	PrimaryKeyID uint32          `json:"primary_key_id"`
+	KeyIDs       []uint32        `json:"key_ids"`
+	Rewrap       *RewrapProgress `json:"rewrap"` // null before the first rotation
+}
+
+// Keys reports a vault's key versions and rewrap progress, for a principal
+// who may manage it.
+func (m *Manager) Keys(ctx context.Context, p request.Principal, id string) (*KeysStatus, error) {
+	v, err := m.manageable(ctx, p, id)
+	if err != nil {
+		return nil, err
+	}
+	progress, err := m.Vaults.RewrapProgress(ctx, v.ID)
+	if err != nil {
+		return nil, err
+	}
+	return &KeysStatus{VaultID: v.ID, KeysVersion: v.keysVersion, PrimaryKeyID: v.Keys.PrimaryKeyID(), KeyIDs: v.Keys.KeyIDs(), Rewrap: progress}, nil
+}
+
 // keyRotation is the data of a KeyRotatedType event.
 type keyRotation struct {
 	VaultID      string `json:"vault_id"`

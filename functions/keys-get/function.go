@@ -1,0 +1,43 @@
+// Package main is the keys-get function: it shows a vault's data-key
+// versions and how far the rewrap to the primary has got. The gateway
+// routes GET /v1/management/vaults/{vaultID}/keys to it as a
+// com.skyflow.vault.keys.get event (shared/request); it replies
+// com.skyflow.vault.keys.get.response. Key material is never shown.
+package main
+
+import (
+	"context"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+
+	"github.com/skyflow-oss/skyflow/shared/request"
+	"github.com/skyflow-oss/skyflow/shared/vaults"
+)
+
+// Event types and the source of replies.
+const (
+	RequestType = "com.skyflow.vault.keys.get"
+	ReplyType   = RequestType + ".response"
+	Source      = "/skyflow/functions/keys-get"
+)
+
+// Function is the keys-get operation.
+type Function struct {
+	vaults.Lifecycle // Start connects the backend; Ready and Stop
+}
+
+// New is called once per process.
+func New() *Function { return &Function{} }
+
+// Handle answers one request.
+func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, error) {
+	p, err := request.Accept(ctx, e, RequestType)
+	if err != nil {
+		return nil, err
+	}
+	res, err := vaults.NewManager(f.Backend, Source).Keys(ctx, p, request.Extension(e, request.ExtVaultID))
+	if err != nil {
+		return nil, err
+	}
+	return request.Reply(e, ReplyType, Source, res)
+}
