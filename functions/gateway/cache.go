@@ -27,8 +27,8 @@ func cacheKey(r *http.Request, route *Route, params map[string]string, p request
 
 // fromCache answers from the cache when it holds the route's answer: 304
 // when the client's If-None-Match names it.
-func (f *Function) fromCache(w http.ResponseWriter, r *http.Request, route *Route, params map[string]string, p request.Principal) bool {
-	entry, ok := f.cache.Get(r.Context(), cacheKey(r, route, params, p))
+func (f *Function) fromCache(w http.ResponseWriter, r *http.Request, route *Route, key string) bool {
+	entry, ok := f.cache.Get(r.Context(), key)
 	if !ok {
 		w.Header().Set("X-Cache", "miss")
 		return false
@@ -45,7 +45,7 @@ func (f *Function) fromCache(w http.ResponseWriter, r *http.Request, route *Rout
 
 // storeInCache keeps a successful answer under the route's tags and sets
 // its validators; a client that already holds it gets 304.
-func (f *Function) storeInCache(ctx context.Context, w http.ResponseWriter, r *http.Request, route *Route, params map[string]string, p request.Principal, res *reply) {
+func (f *Function) storeInCache(ctx context.Context, w http.ResponseWriter, r *http.Request, route *Route, params map[string]string, key string, res *reply) {
 	entry := respcache.Entry{Status: res.status, ContentType: res.contentType, Body: res.body, ETag: respcache.ETag(res.body)}
 	var tags []string
 	for _, t := range route.Cache.Tags {
@@ -55,7 +55,7 @@ func (f *Function) storeInCache(ctx context.Context, w http.ResponseWriter, r *h
 		tags = append(tags, t)
 	}
 	// A failed store costs the next request a miss, nothing more.
-	f.cache.Put(ctx, cacheKey(r, route, params, p), entry, route.Cache.TTL, tags...)
+	f.cache.Put(ctx, key, entry, route.Cache.TTL, tags...)
 	setCacheHeaders(w, route, entry.ETag)
 	if respcache.NotModified(strings.Join(r.Header.Values("If-None-Match"), ", "), entry.ETag) {
 		res.status, res.body = http.StatusNotModified, nil

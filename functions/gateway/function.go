@@ -216,29 +216,38 @@ func (f *Function) serve(w *statusWriter, r *http.Request, route *Route, params 
 		}
 		p = c.Principal
 	}
+	var key string
 	if route.Cache == nil {
 		w.Header().Set("Cache-Control", "no-store")
-	} else if f.fromCache(w, r, route, params, p) {
-		return
+	} else {
+		key = cacheKey(r, route, params, p)
+		if f.fromCache(w, r, route, key) {
+			return
+		}
 	}
+	res := f.answer(r, route, params, p, client)
+	if route.Cache != nil && res.status == http.StatusOK {
+		f.storeInCache(ctx, w, r, route, params, key, res)
+	}
+	res.write(w)
+}
+
+// answer is the route's answer: the gateway's own (OpenAPI), or the
+// function's reply to the request as an event.
+func (f *Function) answer(r *http.Request, route *Route, params map[string]string, p request.Principal, client string) *reply {
 	if route.Function == "" {
-		f.serveOwn(w, r, route, params, p)
-		return
+		return &reply{status: http.StatusOK, contentType: "application/json", body: f.openapi}
 	}
-	body, err := readBody(w, r, f.settings.MaxBodyBytes)
+	body, err := readBody(r, f.settings.MaxBodyBytes)
 	if err != nil {
-		fail(w, apierr.From(err))
-		return
+		return errorReply(apierr.From(err), "")
 	}
-	e := f.event(ctx, r, route, params, p, client, body)
-	reply := f.upstream.call(ctx, route.Function, e)
-	if reply.upstreamErr != "" {
-		f.metrics.upstreamErrors.WithLabelValues(route.Function, reply.upstreamErr).Inc()
+	ctx := r.Context()
+	res := f.upstream.call(ctx, route.Function, f.event(ctx, r, route, params, p, client, body))
+	if res.upstreamErr != "" {
+		f.metrics.upstreamErrors.WithLabelValues(route.Function, res.upstreamErr).Inc()
 	}
-	if route.Cache != nil && reply.status == http.StatusOK {
-		f.storeInCache(ctx, w, r, route, params, p, reply)
-	}
-	reply.write(w)
+	return res
 }
 
 // allow applies the route class's rate limit to subject.
@@ -279,13 +288,6 @@ func (f *Function) event(ctx context.Context, r *http.Request, route *Route, par
 		e.SetExtension(pathParams[name], value)
 	}
 	return e
-}
-
-// serveOwn answers the routes the gateway serves itself.
-func (f *Function) serveOwn(w *statusWriter, r *http.Request, route *Route, params map[string]string, p request.Principal) {
-	res := &reply{status: http.StatusOK, contentType: "application/json", body: f.openapi}
-	f.storeInCache(r.Context(), w, r, route, params, p, res)
-	res.write(w)
 }
 
 // HandleEvent takes the trigger deliveries that invalidate cached answers.

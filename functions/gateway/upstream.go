@@ -114,13 +114,12 @@ func (r *reply) write(w http.ResponseWriter) {
 }
 
 // readBody reads the request body up to limit: larger is a 413.
-func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
-	var tooBig *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooBig):
+func readBody(r *http.Request, limit int64) ([]byte, error) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	if err == nil && int64(len(body)) > limit {
 		return nil, apierr.New(http.StatusRequestEntityTooLarge, "the request body is larger than %d bytes", limit)
-	case err != nil:
+	}
+	if err != nil {
 		return nil, apierr.InvalidArgument("the request body could not be read")
 	}
 	return body, nil
