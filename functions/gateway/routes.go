@@ -49,6 +49,7 @@ func (r *Route) Anonymous() bool { return r.Access == "anonymous" }
 var pathParams = map[string]string{
 	"vaultID": "vaultid", "table": "table", "skyflow_id": "skyflowid",
 	"userID": "userid", "clientID": "clientid", "keyID": "keyid",
+	"webhookID": "webhookid", "subscriptionID": "subscriptionid",
 }
 
 // LoadRoutes reads and checks route tables: the built-in one, then any

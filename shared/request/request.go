@@ -7,10 +7,12 @@
 //	roles       the principal's role ids, separated by spaces
 //	clientaddr  the client's IP address, for per-address limits
 //	query       the raw URL query string, exactly as the client sent it
-//	vaultid, table, skyflowid, userid, clientid, keyid
+//	vaultid, table, skyflowid, userid, clientid, keyid, webhookid,
+//	subscriptionid
 //	            the path parameters, named after the routes' {vaultID},
-//	            {table}, {skyflow_id}, {userID}, {clientID} and {keyID} in
-//	            lower case without punctuation
+//	            {table}, {skyflow_id}, {userID}, {clientID}, {keyID},
+//	            {webhookID} and {subscriptionID} in lower case without
+//	            punctuation
 //
 // A function reads them only through this package, so the contract is
 // written down once.
@@ -44,6 +46,9 @@ const (
 	ExtClientID   = "clientid"
 	ExtKeyID      = "keyid"
 	ExtClientAddr = "clientaddr"
+	// ExtWebhookID and ExtSubscriptionID are the webhook and push routes'.
+	ExtWebhookID      = "webhookid"
+	ExtSubscriptionID = "subscriptionid"
 )
 
 // Principal is who a request acts for.
