@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -11,8 +12,10 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/skyflow-oss/skyflow/shared/apierr"
 	"github.com/skyflow-oss/skyflow/shared/crypto"
 	"github.com/skyflow-oss/skyflow/shared/functest"
+	"github.com/skyflow-oss/skyflow/shared/records"
 	"github.com/skyflow-oss/skyflow/shared/request"
 	"github.com/skyflow-oss/skyflow/shared/sender"
 	"github.com/skyflow-oss/skyflow/shared/vaults"
@@ -152,6 +155,80 @@ func TestRewrapResumes(t *testing.T) {
 	if counts := keyCounts(t, env, vault); len(counts) != 1 || counts[newer.PrimaryKeyID] != 3*len(ids) {
 		t.Fatalf("after the second rotation: %v", counts)
 	}
+}
+
+// Rotation turns the index key too, which changes blind indexes and the
+// digests deterministic tokens are filed under. Tokens handed out before
+// keep detokenizing, a value keeps its token, and lookups by value and
+// unique checks stay right before, during and after the rewrap, and after
+// the older keys are destroyed.
+func TestDeterministicTokensAndLookupsSurviveIndexRotation(t *testing.T) {
+	env, f, vault, ids := setup(t, 12, 5)
+	owner := request.Principal{ID: "sa:owner", Roles: []string{"owner"}}
+	svc := records.New(env.Backend(), "/skyflow/functions/records-get")
+	ctx := context.Background()
+	var emailTokens, ssnTokens []string
+	for _, id := range ids {
+		r, err := svc.GetOne(ctx, owner, vault, "customers", id, records.GetParams{Tokenization: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e, s string
+		jsonString(r.Fields["email"], &e)
+		jsonString(r.Fields["ssn"], &s)
+		emailTokens, ssnTokens = append(emailTokens, e), append(ssnTokens, s)
+	}
+	check := func(stage string) {
+		t.Helper()
+		for i := range ids {
+			var params []records.DetokenizeParameter
+			for _, tok := range []string{emailTokens[i], ssnTokens[i]} {
+				params = append(params, records.DetokenizeParameter{Token: tok, Redaction: "PLAIN_TEXT"})
+			}
+			res, err := svc.Detokenize(ctx, owner, vault, records.DetokenizeRequest{Parameters: params})
+			if err != nil || res.Records[0].Value != fmt.Sprintf("c%d@example.com", i) || res.Records[1].Value != fmt.Sprintf("123-45-%04d", 1000+i) {
+				t.Fatalf("%s: record %d's old tokens detokenize to %+v (%v)", stage, i, res, err)
+			}
+			found, err := svc.Get(ctx, owner, vault, "customers", records.GetParams{ColumnName: "email", ColumnValues: []string{fmt.Sprintf("c%d@example.com", i)}, Limit: 25})
+			if err != nil || len(found.Records) != 1 || found.Records[0].Fields["skyflow_id"] == nil {
+				t.Fatalf("%s: lookup of record %d by email: %+v (%v)", stage, i, found, err)
+			}
+		}
+		// The same SSN in a new record gets the token handed out before.
+		again := env.Insert(vault, map[string]string{"name": "again", "email": uniqueEmail(), "ssn": "123-45-1003"})
+		if again.Tokens["ssn"] != ssnTokens[3] {
+			t.Fatalf("%s: the same SSN got token %q, had %q", stage, again.Tokens["ssn"], ssnTokens[3])
+		}
+		// A unique value held under any index key is refused.
+		_, err := records.New(env.Backend(), "/skyflow/functions/records-insert").Insert(ctx, owner, vault, "customers",
+			records.InsertRequest{Records: []records.RecordFields{{Fields: records.Fields{"email": []byte(`"c5@example.com"`)}}}})
+		if status(err) != 409 {
+			t.Fatalf("%s: a second c5@example.com: %v, want 409", stage, err)
+		}
+	}
+	check("before the rotation")
+	rotated(t, env, vault)
+	check("after the rotation, before the rewrap")
+	if _, err := f.Handle(sender.NewContext(ctx, sender.Broker), functest.Event(RotatedType, nil, rotatedEvent(vault)...)); err != nil {
+		t.Fatal(err)
+	}
+	check("after the rewrap")
+	if _, err := vaults.NewManager(env.Backend(), "/skyflow/functions/keys-destroy").DestroyOldKeys(ctx, admin, vault); err != nil {
+		t.Fatal(err)
+	}
+	check("after the older keys were destroyed")
+}
+
+var emails atomic.Int64
+
+func uniqueEmail() string { return fmt.Sprintf("u%d@example.com", emails.Add(1)) }
+
+func status(err error) int {
+	var ae *apierr.Error
+	if errors.As(err, &ae) {
+		return ae.HTTPCode
+	}
+	return 0
 }
 
 // Each event type is accepted only from its sender.

@@ -9,6 +9,8 @@ import (
 	"github.com/tink-crypto/tink-go/v2/keyset"
 	"github.com/tink-crypto/tink-go/v2/prf"
 	"github.com/tink-crypto/tink-go/v2/tink"
+
+	tinkpb "github.com/tink-crypto/tink-go/v2/proto/tink_go_proto"
 )
 
 // Keys are a vault's data keys, unwrapped. They are safe for concurrent
@@ -47,65 +49,88 @@ func newKeys(values, index *keyset.Handle) (*Keys, error) {
 	return &Keys{values: values, aead: a, index: index, prf: p}, nil
 }
 
-// Rotate adds a new AES-256-GCM key to the values keyset and makes it
-// primary: later Seals use it, and Open still accepts every older key. The
-// caller must Wrap and store the keys again for the rotation to persist.
-//
-// The index keyset is not rotated: blind indexes and token seeds must stay
-// stable for lookups to find existing rows.
+// Rotate adds a new key to each keyset and makes it primary: later Seals
+// use the new AES-256-GCM key and blind indexes and token seeds the new
+// HMAC key, while Open and [Keys.BlindIndexes] still accept every older
+// key, so stored values open and lookups find rows indexed before the
+// rotation until the rewrap has moved them. The caller must Wrap and store
+// the keys again for the rotation to persist.
 func (k *Keys) Rotate() error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	m := keyset.NewManagerFromHandle(k.values)
-	id, err := m.Add(aead.AES256GCMKeyTemplate())
+	values, err := rotated(k.values, aead.AES256GCMKeyTemplate())
 	if err != nil {
-		return fmt.Errorf("crypto: rotate: %w", err)
+		return fmt.Errorf("crypto: rotate values keyset: %w", err)
 	}
-	if err := m.SetPrimary(id); err != nil {
-		return fmt.Errorf("crypto: rotate: %w", err)
-	}
-	h, err := m.Handle()
+	index, err := rotated(k.index, prf.HMACSHA256PRFKeyTemplate())
 	if err != nil {
-		return fmt.Errorf("crypto: rotate: %w", err)
+		return fmt.Errorf("crypto: rotate index keyset: %w", err)
 	}
-	a, err := aead.New(h)
-	if err != nil {
-		return fmt.Errorf("crypto: rotate: %w", err)
-	}
-	k.values, k.aead = h, a
-	return nil
+	return k.set(values, index)
 }
 
-// DestroyOlder deletes every values key but the primary from the keyset,
-// returning their ids: what they sealed can never be opened again, from
-// the database or from any backup of it. The caller must Wrap and store
-// the keys for the destruction to persist, and must first have re-sealed
-// everything still under an older key.
+// DestroyOlder deletes every key but the primary from both keysets,
+// returning the ids of the values keys it deleted: what they sealed can
+// never be opened again, from the database or from any backup of it, and
+// indexes computed with the older index keys match nothing. The caller
+// must Wrap and store the keys for the destruction to persist, and must
+// first have re-sealed and re-indexed everything still under an older key.
 func (k *Keys) DestroyOlder() ([]uint32, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	info := k.values.KeysetInfo()
-	m := keyset.NewManagerFromHandle(k.values)
-	var destroyed []uint32
+	values, destroyed, err := withoutOlder(k.values)
+	if err != nil {
+		return nil, fmt.Errorf("crypto: destroy values keys: %w", err)
+	}
+	index, _, err := withoutOlder(k.index)
+	if err != nil {
+		return nil, fmt.Errorf("crypto: destroy index keys: %w", err)
+	}
+	if err := k.set(values, index); err != nil {
+		return nil, err
+	}
+	return destroyed, nil
+}
+
+// set replaces both keysets and their primitives; k.mu is held.
+func (k *Keys) set(values, index *keyset.Handle) error {
+	n, err := newKeys(values, index)
+	if err != nil {
+		return err
+	}
+	k.values, k.aead, k.index, k.prf = n.values, n.aead, n.index, n.prf
+	return nil
+}
+
+// rotated is h with a new key from template as its primary.
+func rotated(h *keyset.Handle, template *tinkpb.KeyTemplate) (*keyset.Handle, error) {
+	m := keyset.NewManagerFromHandle(h)
+	id, err := m.Add(template)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.SetPrimary(id); err != nil {
+		return nil, err
+	}
+	return m.Handle()
+}
+
+// withoutOlder is h with only its primary key, and the ids it dropped.
+func withoutOlder(h *keyset.Handle) (*keyset.Handle, []uint32, error) {
+	info := h.KeysetInfo()
+	m := keyset.NewManagerFromHandle(h)
+	var dropped []uint32
 	for _, key := range info.GetKeyInfo() {
 		if key.GetKeyId() == info.GetPrimaryKeyId() {
 			continue
 		}
 		if err := m.Delete(key.GetKeyId()); err != nil {
-			return nil, fmt.Errorf("crypto: destroy: %w", err)
+			return nil, nil, err
 		}
-		destroyed = append(destroyed, key.GetKeyId())
+		dropped = append(dropped, key.GetKeyId())
 	}
 	h, err := m.Handle()
-	if err != nil {
-		return nil, fmt.Errorf("crypto: destroy: %w", err)
-	}
-	a, err := aead.New(h)
-	if err != nil {
-		return nil, fmt.Errorf("crypto: destroy: %w", err)
-	}
-	k.values, k.aead = h, a
-	return destroyed, nil
+	return h, dropped, err
 }
 
 // KeyIDs lists the ids of the values keys: the versions a stored value
@@ -115,6 +140,18 @@ func (k *Keys) KeyIDs() []uint32 {
 	defer k.mu.RUnlock()
 	var ids []uint32
 	for _, key := range k.values.KeysetInfo().GetKeyInfo() {
+		ids = append(ids, key.GetKeyId())
+	}
+	return ids
+}
+
+// IndexKeyIDs lists the ids of the index keys; more than one while a
+// rotation's rewrap is re-indexing the vault.
+func (k *Keys) IndexKeyIDs() []uint32 {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	var ids []uint32
+	for _, key := range k.index.KeysetInfo().GetKeyInfo() {
 		ids = append(ids, key.GetKeyId())
 	}
 	return ids

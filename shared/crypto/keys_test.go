@@ -134,8 +134,24 @@ func TestRotate(t *testing.T) {
 	if got, err := k.Open(newer, cell); err != nil || string(got) != "after" {
 		t.Errorf("Open(new) = %q, %v", got, err)
 	}
-	if idx2, _ := k.BlindIndex("persons", "ssn", []byte("123")); !bytes.Equal(idx, idx2) {
-		t.Error("Rotate changed blind indexes; the index keyset must not rotate")
+	// The index key turns too: new digests differ, and BlindIndexes still
+	// gives the old one (second) so lookups find rows not yet re-indexed.
+	idx2, _ := k.BlindIndex("persons", "ssn", []byte("123"))
+	if bytes.Equal(idx, idx2) {
+		t.Error("Rotate left the index key as it was")
+	}
+	all, err := k.BlindIndexes("persons", "ssn", []byte("123"))
+	if err != nil || len(all) != 2 || !bytes.Equal(all[0], idx2) || !bytes.Equal(all[1], idx) {
+		t.Errorf("BlindIndexes after Rotate = %x, %v; want [new, old]", all, err)
+	}
+	if len(k.IndexKeyIDs()) != 2 {
+		t.Errorf("IndexKeyIDs after Rotate = %v", k.IndexKeyIDs())
+	}
+	if _, err := k.DestroyOlder(); err != nil {
+		t.Fatal(err)
+	}
+	if all, _ := k.BlindIndexes("persons", "ssn", []byte("123")); len(all) != 1 || !bytes.Equal(all[0], idx2) {
+		t.Errorf("BlindIndexes after DestroyOlder = %x; want only the new digest", all)
 	}
 }
 

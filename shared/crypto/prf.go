@@ -14,11 +14,39 @@ const PRFSize = 32
 // length-prefixed and labelled "index", so digests never collide across
 // columns or with [Keys.TokenSeed].
 func (k *Keys) BlindIndex(table, column string, canonical []byte) ([]byte, error) {
+	return k.compute("blind index", indexInput(table, column, canonical))
+}
+
+// BlindIndexes returns the value's blind index under every index key, the
+// primary's first. After a rotation, rows not yet re-indexed carry an
+// older key's index; lookups and uniqueness checks match any of these.
+// Once the older keys are destroyed it is just [Keys.BlindIndex].
+func (k *Keys) BlindIndexes(table, column string, canonical []byte) ([][]byte, error) {
+	_, p := k.snapshot()
+	in := indexInput(table, column, canonical)
+	primary, err := p.ComputePrimaryPRF(in, PRFSize)
+	if err != nil {
+		return nil, fmt.Errorf("crypto: blind index: %w", err)
+	}
+	out := [][]byte{primary}
+	for id, f := range p.PRFs {
+		if id == p.PrimaryID {
+			continue
+		}
+		idx, err := f.ComputePRF(in, PRFSize)
+		if err != nil {
+			return nil, fmt.Errorf("crypto: blind index: %w", err)
+		}
+		out = append(out, idx)
+	}
+	return out, nil
+}
+
+func indexInput(table, column string, canonical []byte) []byte {
 	in := appendField(nil, "skyflow/index/v1")
 	in = appendField(in, table)
 	in = appendField(in, column)
-	in = appendField(in, canonical)
-	return k.compute("blind index", in)
+	return appendField(in, canonical)
 }
 
 // TokenSeed returns a keyed 32-byte seed for a deterministic token of a

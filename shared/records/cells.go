@@ -27,9 +27,7 @@ type cell struct {
 	token      string // "" for columns without a token type
 }
 
-// groupTable is the blind-index "table" of column-group value indexes; no
-// table can have this name, since table names are identifiers.
-const groupTable = "#group"
+const groupTable = schema.GroupIndexTable
 
 // sealCells checks and encrypts one record's fields. where names the
 // record in messages ("records[2]").
@@ -103,6 +101,9 @@ func (c *call) storeCells(ctx context.Context, tx pgx.Tx, cells []cell, replacin
 	if err := c.assignTokens(ctx, tx, cells); err != nil {
 		return err
 	}
+	if err := c.checkUniqueUnderOlderKeys(ctx, tx, cells); err != nil {
+		return err
+	}
 	n := len(cells)
 	var (
 		recs    = make([]uuid.UUID, n)
@@ -134,6 +135,46 @@ func (c *call) storeCells(ctx context.Context, tx pgx.Tx, cells []cell, replacin
 		return uniqueConflict(cells)
 	}
 	return err
+}
+
+// checkUniqueUnderOlderKeys finds unique values held by rows a key
+// rotation has not re-indexed yet: the database's unique index compares
+// digests of one index key only, so a value under an older key's digest
+// would not collide with the same value under the primary's.
+func (c *call) checkUniqueUnderOlderKeys(ctx context.Context, tx pgx.Tx, cells []cell) error {
+	if len(c.v.Keys.IndexKeyIDs()) < 2 {
+		return nil // no rotation under way: the unique index is enough
+	}
+	var recs []uuid.UUID
+	var tables, cols []string
+	var idxs [][]byte
+	for _, cl := range cells {
+		if !cl.column.Unique {
+			continue
+		}
+		all, err := c.v.Keys.BlindIndexes(cl.table.Name, cl.column.Name, cl.value.Canonical)
+		if err != nil {
+			return apierr.Internal("a value could not be indexed")
+		}
+		for _, idx := range all[1:] {
+			recs, tables, cols, idxs = append(recs, cl.record), append(tables, cl.table.Name), append(cols, cl.column.Name), append(idxs, idx)
+		}
+	}
+	if len(idxs) == 0 {
+		return nil
+	}
+	var taken bool
+	err := tx.QueryRow(ctx, `
+		SELECT EXISTS (SELECT 1 FROM vault_cells v JOIN unnest($2::uuid[], $3::text[], $4::text[], $5::bytea[]) AS w(rec, tbl, col, idx)
+		  ON v.table_name = w.tbl AND v.column_name = w.col AND v.unique_index = w.idx AND v.record_id <> w.rec
+		WHERE v.vault_id = $1)`, c.v.ID, recs, tables, cols, idxs).Scan(&taken)
+	if err != nil {
+		return err
+	}
+	if taken {
+		return uniqueConflict(cells)
+	}
+	return nil
 }
 
 // uniqueConflict names the unique column whose value already exists. The
@@ -237,18 +278,27 @@ func (c *call) deterministicTokens(ctx context.Context, tx pgx.Tx, cells []*cell
 	return nil
 }
 
-// issuedTokens reads the tokens already issued for the given values.
+// issuedTokens reads the tokens already issued for the given values. A
+// value's token may be filed under any index key's digest: after a key
+// rotation, until the rewrap has re-indexed it, the token handed out
+// before stays the value's token.
 func (c *call) issuedTokens(ctx context.Context, tx pgx.Tx, byKey map[groupKey][]*cell) (map[groupKey]string, error) {
 	var groups []string
-	var idxs [][]byte
-	for k := range byKey {
-		groups, idxs = append(groups, k.group), append(idxs, []byte(k.index))
+	var idxs, keys [][]byte
+	for k, cls := range byKey {
+		all, err := c.v.Keys.BlindIndexes(groupTable, k.group, cls[0].value.Canonical)
+		if err != nil {
+			return nil, apierr.Internal("a value could not be indexed")
+		}
+		for _, idx := range all {
+			groups, idxs, keys = append(groups, k.group), append(idxs, idx), append(keys, []byte(k.index))
+		}
 	}
 	rows, err := tx.Query(ctx, `
-		SELECT t.column_group, t.value_index, t.token
-		FROM vault_tokens t JOIN unnest($2::text[], $3::bytea[]) AS w(grp, idx)
+		SELECT w.grp, w.key, t.token
+		FROM vault_tokens t JOIN unnest($2::text[], $3::bytea[], $4::bytea[]) AS w(grp, idx, key)
 		  ON t.column_group = w.grp AND t.value_index = w.idx
-		WHERE t.vault_id = $1`, c.v.ID, groups, idxs)
+		WHERE t.vault_id = $1`, c.v.ID, groups, idxs, keys)
 	if err != nil {
 		return nil, err
 	}

@@ -256,11 +256,13 @@ func (c *call) condition(t *schema.Table, name string, values []string) (conditi
 		if err != nil {
 			return condition{}, apierr.InvalidArgument("value %d for column %q: %s", i+1, name, message(err))
 		}
-		idx, err := c.v.Keys.BlindIndex(t.Name, col.Name, val.Canonical)
+		// Every index key's digest: rows a rotation has not re-indexed yet
+		// carry an older one.
+		idxs, err := c.v.Keys.BlindIndexes(t.Name, col.Name, val.Canonical)
 		if err != nil {
 			return condition{}, apierr.Internal("a value could not be indexed")
 		}
-		cond.indexes = append(cond.indexes, idx)
+		cond.indexes = append(cond.indexes, idxs...)
 	}
 	return cond, nil
 }

@@ -112,17 +112,27 @@ func (c *call) insert(ctx context.Context, tx pgx.Tx, tableName string, req Inse
 func (c *call) matchUpserts(ctx context.Context, tx pgx.Tx, t *schema.Table, col *schema.Column, ids []uuid.UUID, cells []cell) (map[uuid.UUID]bool, error) {
 	byIndex := map[string]uuid.UUID{}
 	var idxs [][]byte
+	given := 0
 	for _, cl := range cells {
 		if cl.column != col {
 			continue
 		}
+		given++
 		if _, dup := byIndex[string(cl.blindIndex)]; dup {
 			return nil, apierr.InvalidArgument("two records have the same value in upsert column %q: send each value once", col.Name)
 		}
-		byIndex[string(cl.blindIndex)] = cl.record
-		idxs = append(idxs, cl.blindIndex)
+		// Any index key's digest: a rotation's rewrap may not have
+		// re-indexed the record holding the value yet.
+		all, err := c.v.Keys.BlindIndexes(t.Name, col.Name, cl.value.Canonical)
+		if err != nil {
+			return nil, apierr.Internal("a value could not be indexed")
+		}
+		for _, idx := range all {
+			byIndex[string(idx)] = cl.record
+		}
+		idxs = append(idxs, all...)
 	}
-	if len(byIndex) != len(ids) {
+	if given != len(ids) {
 		return nil, apierr.InvalidArgument("every record must give upsert column %q", col.Name)
 	}
 	rows, err := tx.Query(ctx, `

@@ -256,6 +256,11 @@ func (t *Table) Column(name string) (*Column, bool) {
 	return nil, false
 }
 
+// GroupIndexTable is the blind-index "table" of column-group value
+// indexes (the token map's value_index); no table can have this name,
+// since table names are identifiers.
+const GroupIndexTable = "#group"
+
 // Group is the column group whose deterministic tokens the column shares:
 // its ColumnGroup, or "<table>.<column>" (which no named group can spell,
 // since identifiers have no dot).

@@ -13,6 +13,7 @@ import (
 	"github.com/skyflow-oss/skyflow/shared/apierr"
 	"github.com/skyflow-oss/skyflow/shared/crypto"
 	skymetrics "github.com/skyflow-oss/skyflow/shared/metrics"
+	"github.com/skyflow-oss/skyflow/shared/schema"
 )
 
 // DefaultRewrapSettle is how long after a rotation a rewrap may be
@@ -31,7 +32,8 @@ type RewrapProgress struct {
 }
 
 // Rewrap re-encrypts the vault's cells that older data keys sealed under
-// its primary key, batch cells a transaction, until it is done or the
+// its primary key, and re-indexes them under its primary index key
+// (moveCell), batch cells a transaction, until it is done or the
 // deadline passes. Each cell is opened and sealed with its own associated
 // data and updated under a row lock; a cell a writer holds is skipped (the
 // writer seals with the primary anyway) and found by the final count. The
@@ -108,21 +110,16 @@ func (s *Store) rewrapBatch(ctx context.Context, v *Vault, u uuid.UUID, target u
 			from, col = *curRecord, *curColumn
 		}
 		rows, err := tx.Query(ctx, `
-			SELECT record_id, column_name, table_name, ciphertext FROM vault_cells
+			SELECT record_id, column_name, table_name, ciphertext, blind_index IS NOT NULL, unique_index IS NOT NULL FROM vault_cells
 			WHERE vault_id = $1 AND (record_id, column_name) > ($2, $3)
 			ORDER BY record_id, column_name LIMIT $4 FOR UPDATE SKIP LOCKED`, u, from, col, batch)
 		if err != nil {
 			return err
 		}
-		type cell struct {
-			record        uuid.UUID
-			column, table string
-			ciphertext    []byte
-		}
-		var cells []cell
+		var cells []storedCell
 		for rows.Next() {
-			var c cell
-			if err := rows.Scan(&c.record, &c.column, &c.table, &c.ciphertext); err != nil {
+			var c storedCell
+			if err := rows.Scan(&c.record, &c.column, &c.table, &c.ciphertext, &c.indexed, &c.unique); err != nil {
 				return err
 			}
 			cells = append(cells, c)
@@ -135,17 +132,7 @@ func (s *Store) rewrapBatch(ctx context.Context, v *Vault, u uuid.UUID, target u
 			if kid, ok := crypto.KeyID(c.ciphertext); ok && kid == target {
 				continue
 			}
-			where := crypto.Cell{VaultID: v.ID, Table: c.table, Column: c.column, RecordID: c.record.String()}
-			plain, err := v.Keys.Open(c.ciphertext, where)
-			if err != nil {
-				return apierr.Internal("a cell of the vault does not open with its keys")
-			}
-			sealed, err := v.Keys.Seal(plain, where)
-			if err != nil {
-				return err
-			}
-			if _, err := tx.Exec(ctx, `UPDATE vault_cells SET ciphertext = $4 WHERE vault_id = $1 AND record_id = $2 AND column_name = $3`,
-				u, c.record, c.column, sealed); err != nil {
+			if err := moveCell(ctx, tx, v, u, c); err != nil {
 				return err
 			}
 			moved++
@@ -163,6 +150,77 @@ func (s *Store) rewrapBatch(ctx context.Context, v *Vault, u uuid.UUID, target u
 	}
 	rewrappedCells.Add(float64(moved))
 	return seen, nil
+}
+
+// storedCell is a cell as the rewrap reads it.
+type storedCell struct {
+	record          uuid.UUID
+	column, table   string
+	ciphertext      []byte
+	indexed, unique bool
+}
+
+// moveCell re-seals one cell under the primary data key and re-indexes it
+// under the primary index key (Rotate turns both keysets at once). A
+// deterministic token stays the value's token: its entry in the token map
+// is filed under the new digest, so tokens handed out before the rotation
+// keep resolving and the value keeps its token.
+func moveCell(ctx context.Context, tx pgx.Tx, v *Vault, u uuid.UUID, c storedCell) error {
+	where := crypto.Cell{VaultID: v.ID, Table: c.table, Column: c.column, RecordID: c.record.String()}
+	plain, err := v.Keys.Open(c.ciphertext, where)
+	if err != nil {
+		return apierr.Internal("a cell of the vault does not open with its keys")
+	}
+	sealed, err := v.Keys.Seal(plain, where)
+	if err != nil {
+		return err
+	}
+	var index, unique []byte
+	if c.indexed {
+		if index, err = v.Keys.BlindIndex(c.table, c.column, plain); err != nil {
+			return err
+		}
+		if c.unique {
+			unique = index
+		}
+	}
+	if _, err := tx.Exec(ctx, `UPDATE vault_cells SET ciphertext = $4, blind_index = $5, unique_index = $6
+		WHERE vault_id = $1 AND record_id = $2 AND column_name = $3`, u, c.record, c.column, sealed, index, unique); err != nil {
+		return err
+	}
+	group, ok := deterministicGroup(v.Schema, c.table, c.column)
+	if !ok {
+		return nil
+	}
+	valueIndex, err := v.Keys.BlindIndex(schema.GroupIndexTable, group, plain)
+	if err != nil {
+		return err
+	}
+	// A value that a process still holding the old keys tokenized anew
+	// has its entry under the new digest already; the old token then
+	// stays filed under the old one, and still detokenizes through its cell.
+	_, err = tx.Exec(ctx, `
+		UPDATE vault_tokens t SET value_index = $4
+		FROM vault_cells c
+		WHERE c.vault_id = $1 AND c.record_id = $2 AND c.column_name = $3
+		  AND t.vault_id = $1 AND t.token = c.token AND t.column_group = $5 AND t.value_index <> $4
+		  AND NOT EXISTS (SELECT 1 FROM vault_tokens o WHERE o.vault_id = $1 AND o.column_group = $5 AND o.value_index = $4)`,
+		u, c.record, c.column, valueIndex, group)
+	return err
+}
+
+// deterministicGroup is the column group of table.column when it has
+// deterministic tokens.
+func deterministicGroup(s *schema.Vault, table, column string) (string, bool) {
+	t, ok := s.Table(table)
+	if !ok {
+		return "", false
+	}
+	col, ok := t.Column(column)
+	if !ok || !col.TokenType.Deterministic() {
+		return "", false
+	}
+	return col.Group(t.Name), true
 }
 
 // RewrapProgress reads the progress of a vault's rewrap; nil when none began.
