@@ -443,8 +443,13 @@ var (
 	eventKind = regexp.MustCompile(`^[a-z][a-z0-9_.]{0,63}$`)
 )
 
-// DefaultPreferences are a new user's: security notices by email.
-var DefaultPreferences = Preferences{Channels: map[string][]string{"security": {"email"}}}
+// DefaultPreferences are a new user's: security notices (an account
+// locked after failed logins, a new API key on an account the user made)
+// and webhook notices (an endpoint of the user's was disabled) by email.
+// The notification functions (shared/notify) fall back to these for a kind
+// a user's preferences do not name; a kind mapped to an empty list is
+// opted out of. The verification email is always sent.
+var DefaultPreferences = Preferences{Channels: map[string][]string{"security": {"email"}, "webhooks": {"email"}}}
 
 // GetPreferences returns the calling user's notification preferences.
 func (s *Service) GetPreferences(ctx context.Context, p request.Principal) (*Preferences, error) {
