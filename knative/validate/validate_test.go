@@ -636,6 +636,11 @@ var handMadeSecrets = map[string][]string{
 	"skyflow-postgres": {"url"},
 	"skyflow-redis":    {"url"},
 	"skyflow-gateway":  {"sender-key"}, // `skyflow sender-key gateway`
+	// notify-email's mail relay: url (smtp:// or smtps://), from, ca-file
+	// (empty, or /etc/skyflow/smtp/ca.crt with the CA in key ca.crt).
+	"skyflow-smtp": {"url", "from", "ca-file"},
+	// The VAPID key pair and contact (`skyflow vapid-keys`).
+	"skyflow-vapid": {"public-key", "private-key", "subject"},
 }
 
 // Every ConfigMap a function reads is in the render with the keys it

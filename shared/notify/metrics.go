@@ -53,7 +53,12 @@ func (m *Metrics) Skipped(n *Notice, reason string) {
 	m.skipped.WithLabelValues(m.channel, n.Kind, n.Name, reason).Inc()
 }
 
-// Counter values, for tests.
+// SentCounter and FailedCounter are the counters of a notice, for tests.
 func (m *Metrics) SentCounter(n *Notice) prometheus.Counter {
 	return m.sent.WithLabelValues(m.channel, n.Kind, n.Name)
+}
+
+// FailedCounter is the failure counter of a notice and reason.
+func (m *Metrics) FailedCounter(n *Notice, reason string) prometheus.Counter {
+	return m.failed.WithLabelValues(m.channel, n.Kind, n.Name, reason)
 }

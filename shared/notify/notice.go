@@ -289,3 +289,30 @@ func Origin(raw string) string {
 	}
 	return u.Scheme + "://" + u.Host
 }
+
+// VerifyEmailPath is the page of the web application (at the public URL,
+// SKYFLOW_PUBLIC_URL) that finishes an email verification: it reads the
+// token from the link's fragment and sends it to POST
+// /v1/users/verify-email as {"token": "…"}. A fragment never reaches a
+// server, so the token stays out of access logs and Referer headers.
+const VerifyEmailPath = "/verify-email"
+
+// VerificationLink is the link a verification email carries:
+// <publicURL>/verify-email#token=<token>.
+func VerificationLink(publicURL, token string) string {
+	return strings.TrimRight(publicURL, "/") + VerifyEmailPath + "#token=" + url.QueryEscape(token)
+}
+
+// TokenOfLink reads the token back from a verification link (what the
+// web application's page does), or "" when there is none.
+func TokenOfLink(link string) string {
+	u, err := url.Parse(link)
+	if err != nil {
+		return ""
+	}
+	v, err := url.ParseQuery(u.Fragment)
+	if err != nil {
+		return ""
+	}
+	return v.Get("token")
+}

@@ -1,0 +1,62 @@
+// Package main is the push-subscribe function: it keeps a browser's or
+// device's Web Push subscription for the calling user, so that
+// notify-push can reach it. The gateway routes POST
+// /v1/users/me/push-subscriptions to it as a com.skyflow.push.subscribe
+// event whose data is the browser's PushSubscription JSON plus an optional
+// deviceName; it replies com.skyflow.push.subscribe.response with the
+// subscription as listed (its id, name and push service; never the
+// endpoint or the keys). The request is checked strictly (an https
+// endpoint on the public Internet unless SKYFLOW_PUSH_ALLOWED_NETWORKS
+// allows its address, a 65-byte P-256 key, a 16-byte secret, base64url);
+// subscribing the same endpoint again updates it.
+package main
+
+import (
+	"context"
+	"time"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+
+	"github.com/skyflow-oss/skyflow/shared/push"
+	"github.com/skyflow-oss/skyflow/shared/request"
+)
+
+// Event types and the source of replies.
+const (
+	RequestType = "com.skyflow.push.subscribe"
+	ReplyType   = RequestType + ".response"
+	Source      = "/skyflow/functions/push-subscribe"
+)
+
+// Function is the push-subscribe operation.
+type Function struct {
+	push.Lifecycle // Start reads DATABASE_URL and SKYFLOW_PUSH_ALLOWED_NETWORKS; Ready and Stop
+}
+
+// New is called once per process.
+func New() *Function { return &Function{} }
+
+// Handle answers one request.
+func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, error) {
+	p, err := request.Accept(ctx, e, RequestType)
+	if err != nil {
+		return nil, err
+	}
+	user, err := push.UserOf(p)
+	if err != nil {
+		return nil, err
+	}
+	var req push.SubscribeRequest
+	if err := request.Decode(e, &req); err != nil {
+		return nil, err
+	}
+	sub, err := req.Check(f.Allowed, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	res, err := f.Store.Subscribe(ctx, user, sub)
+	if err != nil {
+		return nil, err
+	}
+	return request.Reply(e, ReplyType, Source, res)
+}

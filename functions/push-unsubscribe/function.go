@@ -1,0 +1,49 @@
+// Package main is the push-unsubscribe function: it deletes one of the
+// calling user's Web Push subscriptions. The gateway routes DELETE
+// /v1/users/me/push-subscriptions/{subscriptionID} to it as a
+// com.skyflow.push.unsubscribe event (the id in the subscriptionid
+// extension); it replies com.skyflow.push.unsubscribe.response,
+// {"id": "…", "deleted": true}. Another user's subscription is a 404,
+// exactly like one that does not exist.
+package main
+
+import (
+	"context"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+
+	"github.com/skyflow-oss/skyflow/shared/push"
+	"github.com/skyflow-oss/skyflow/shared/request"
+)
+
+// Event types and the source of replies.
+const (
+	RequestType = "com.skyflow.push.unsubscribe"
+	ReplyType   = RequestType + ".response"
+	Source      = "/skyflow/functions/push-unsubscribe"
+)
+
+// Function is the push-unsubscribe operation.
+type Function struct {
+	push.Lifecycle // Start reads DATABASE_URL; Ready and Stop
+}
+
+// New is called once per process.
+func New() *Function { return &Function{} }
+
+// Handle answers one request.
+func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, error) {
+	p, err := request.Accept(ctx, e, RequestType)
+	if err != nil {
+		return nil, err
+	}
+	user, err := push.UserOf(p)
+	if err != nil {
+		return nil, err
+	}
+	res, err := f.Store.Unsubscribe(ctx, user, request.Extension(e, request.ExtSubscriptionID))
+	if err != nil {
+		return nil, err
+	}
+	return request.Reply(e, ReplyType, Source, res)
+}
