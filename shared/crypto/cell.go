@@ -40,6 +40,11 @@ func (k *Keys) Seal(plaintext []byte, c Cell) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("crypto: seal %s.%s: encryption failed", c.Table, c.Column)
 	}
+	if k.onSeal != nil {
+		if id, ok := KeyID(ct); ok {
+			k.onSeal(id)
+		}
+	}
 	return ct, nil
 }
 

@@ -21,6 +21,7 @@ type Keys struct {
 	aead   tink.AEAD
 	index  *keyset.Handle
 	prf    *prf.Set
+	onSeal func(keyID uint32)
 }
 
 // NewKeys generates a fresh values keyset (AES-256-GCM) and index keyset
@@ -98,7 +99,7 @@ func (k *Keys) set(values, index *keyset.Handle) error {
 	if err != nil {
 		return err
 	}
-	k.values, k.aead, k.index, k.prf = n.values, n.aead, n.index, n.prf
+	k.values, k.aead, k.index, k.prf = n.values, n.aead, n.index, n.prf // onSeal stays
 	return nil
 }
 
@@ -144,6 +145,11 @@ func (k *Keys) KeyIDs() []uint32 {
 	}
 	return ids
 }
+
+// CountSeals has f called with the sealing key's id after every Seal, so
+// that a key's use can be counted against AES-GCM's limit. Set it before
+// the Keys are shared.
+func (k *Keys) CountSeals(f func(keyID uint32)) { k.onSeal = f }
 
 // IndexKeyIDs lists the ids of the index keys; more than one while a
 // rotation's rewrap is re-indexing the vault.

@@ -54,10 +54,13 @@ func (l *Lifecycle) Ready(ctx context.Context) (bool, error) {
 	return l.Backend != nil && db.Ping(ctx, l.Backend.Pool) == nil, nil
 }
 
-// Stop closes the database pool.
-func (l *Lifecycle) Stop(context.Context) error {
-	if l.Backend != nil {
-		l.Backend.Pool.Close()
+// Stop stores the data keys' encryption counts and closes the database
+// pool.
+func (l *Lifecycle) Stop(ctx context.Context) error {
+	if l.Backend == nil {
+		return nil
 	}
-	return nil
+	err := l.Backend.Vaults.FlushKeyUsage(ctx)
+	l.Backend.Pool.Close()
+	return err
 }

@@ -41,7 +41,19 @@ type KeysStatus struct {
 	KeysVersion  int             `json:"keys_version"`
 	PrimaryKeyID uint32          `json:"primary_key_id"`
 	KeyIDs       []uint32        `json:"key_ids"`
-	Rewrap       *RewrapProgress `json:"rewrap"` // null before the first rotation
+	Versions     []KeyVersion    `json:"versions"`
+	// RotationPeriodDays is how often keys-rotate-due rotates the keys on
+	// its own; 0 when only use (and requests) rotate them.
+	RotationPeriodDays int             `json:"rotation_period_days"`
+	Rewrap             *RewrapProgress `json:"rewrap"` // null before the first rotation
+}
+
+// KeyVersion is one data-key version's age and use.
+type KeyVersion struct {
+	KeyID       uint32     `json:"key_id"`
+	CreatedAt   time.Time  `json:"created_at"`
+	RetiredAt   *time.Time `json:"retired_at"`
+	Encryptions int64      `json:"encryptions"`
 }
 
 // Keys reports a vault's key versions and rewrap progress, for a principal
@@ -55,14 +67,55 @@ func (m *Manager) Keys(ctx context.Context, p request.Principal, id string) (*Ke
 	if err != nil {
 		return nil, err
 	}
-	return &KeysStatus{VaultID: v.ID, KeysVersion: v.keysVersion, PrimaryKeyID: v.Keys.PrimaryKeyID(), KeyIDs: v.Keys.KeyIDs(), Rewrap: progress}, nil
+	st := &KeysStatus{VaultID: v.ID, KeysVersion: v.keysVersion, PrimaryKeyID: v.Keys.PrimaryKeyID(), KeyIDs: v.Keys.KeyIDs(), Rewrap: progress}
+	if err := m.Vaults.keyVersions(ctx, st); err != nil {
+		return nil, err
+	}
+	return st, nil
 }
+
+// keyVersions fills in the age and use of the versions in st.KeyIDs, and
+// the rotation period.
+func (s *Store) keyVersions(ctx context.Context, st *KeysStatus) error {
+	u, _ := parseID(st.VaultID)
+	ids := make([]int64, len(st.KeyIDs))
+	for i, id := range st.KeyIDs {
+		ids[i] = int64(id)
+	}
+	rows, err := s.pool.Query(ctx, `
+		SELECT key_id, created_at, retired_at, encryptions FROM vault_key_versions
+		WHERE vault_id = $1 AND key_id = ANY($2) ORDER BY created_at, key_id`, u, ids)
+	if err != nil {
+		return unavailable(err)
+	}
+	st.Versions, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (KeyVersion, error) {
+		var kv KeyVersion
+		var id int64
+		err := r.Scan(&id, &kv.CreatedAt, &kv.RetiredAt, &kv.Encryptions)
+		kv.KeyID = uint32(id)
+		return kv, err
+	})
+	if err != nil {
+		return unavailable(err)
+	}
+	err = s.pool.QueryRow(ctx, `SELECT extract(day from key_rotation_period)::int FROM vaults WHERE id = $1`, u).Scan(&st.RotationPeriodDays)
+	return unavailable(err)
+}
+
+// Why a vault's keys rotated: asked for, or by keys-rotate-due because the
+// primary reached the vault's rotation period or its encryption limit.
+const (
+	RotationRequested = "requested"
+	RotationAge       = "age"
+	RotationUsage     = "usage"
+)
 
 // keyRotation is the data of a KeyRotatedType event.
 type keyRotation struct {
 	VaultID      string `json:"vault_id"`
 	Version      int    `json:"version"`
 	PrimaryKeyID uint32 `json:"primary_key_id"`
+	Reason       string `json:"reason"`
 }
 
 // RotateKeys gives the vault's values keyset a new primary key, for a
@@ -70,9 +123,13 @@ type keyRotation struct {
 // every stored value still opens; the event tells keys-rewrap to
 // re-encrypt them under the new key.
 func (m *Manager) RotateKeys(ctx context.Context, p request.Principal, id string) (*KeysView, error) {
-	return m.changeKeys(ctx, p, id, KeyRotatedType, m.Vaults.RotateKeys, func(v *KeysView) any {
-		return keyRotation{VaultID: v.VaultID, Version: v.KeysVersion, PrimaryKeyID: v.PrimaryKeyID}
-	})
+	return m.changeKeys(ctx, p, id, KeyRotatedType, m.Vaults.RotateKeys, rotationBecause(RotationRequested))
+}
+
+func rotationBecause(reason string) func(*KeysView) any {
+	return func(v *KeysView) any {
+		return keyRotation{VaultID: v.VaultID, Version: v.KeysVersion, PrimaryKeyID: v.PrimaryKeyID, Reason: reason}
+	}
 }
 
 // DestroyOldKeys deletes every data-key version of the vault but the
@@ -94,18 +151,27 @@ func (m *Manager) changeKeys(ctx context.Context, p request.Principal, id, event
 	if err != nil {
 		return nil, err
 	}
+	return m.commitKeys(ctx, p, v.ID, eventType, change, data)
+}
+
+// commitKeys runs change and stores its event in one transaction.
+func (m *Manager) commitKeys(ctx context.Context, p request.Principal, id, eventType string,
+	change func(context.Context, pgx.Tx, string) (*KeysView, error), data func(*KeysView) any) (*KeysView, error) {
 	var view *KeysView
-	err = m.Publisher.Transact(ctx, func(tx pgx.Tx) ([]event.Event, error) {
+	err := m.Publisher.Transact(ctx, func(tx pgx.Tx) ([]event.Event, error) {
 		var err error
-		if view, err = change(ctx, tx, v.ID); err != nil {
+		if view, err = change(ctx, tx, id); err != nil {
 			return nil, err
 		}
-		e := m.event(eventType, p, v.ID, view.KeysVersion)
+		e := m.event(eventType, p, id, view.KeysVersion)
 		if err := e.SetData(event.ApplicationJSON, data(view)); err != nil {
 			return nil, err
 		}
 		return []event.Event{e}, nil
 	})
+	if errors.Is(err, errNotDue) {
+		return nil, err
+	}
 	if err != nil {
 		return nil, unavailable(err)
 	}
@@ -120,8 +186,12 @@ func (s *Store) RotateKeys(ctx context.Context, tx pgx.Tx, id string) (*KeysView
 	if err != nil {
 		return nil, err
 	}
+	previous := keys.PrimaryKeyID()
 	if err := keys.Rotate(); err != nil {
 		return nil, apierr.Internal("a new data key could not be made")
+	}
+	if err := recordRotation(ctx, tx, u, previous, keys.PrimaryKeyID()); err != nil {
+		return nil, unavailable(err)
 	}
 	return s.storeKeys(ctx, tx, u, id, keys)
 }

@@ -50,6 +50,7 @@ type Store struct {
 
 	mu    sync.Mutex
 	cache map[string]*Vault
+	usage keyUsage
 }
 
 // NewStore returns a Store on pool whose keysets are wrapped by kek.
@@ -104,6 +105,7 @@ func (s *Store) load(ctx context.Context, id string) (*Vault, error) {
 	if err != nil {
 		return nil, unavailable(err)
 	}
+	s.flushUsageSoon()
 	key := u.String()
 	s.mu.Lock()
 	cached := s.cache[key]
@@ -115,6 +117,7 @@ func (s *Store) load(ctx context.Context, id string) (*Vault, error) {
 	if err != nil {
 		return nil, err
 	}
+	v.Keys.CountSeals(s.countSeals(u))
 	s.mu.Lock()
 	s.cache[key] = v
 	s.mu.Unlock()
@@ -174,6 +177,9 @@ func (s *Store) Create(ctx context.Context, tx pgx.Tx, createdBy string, sch *sc
 		return nil, unavailable(err)
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO vault_keysets (vault_id, values_keyset, index_keyset, kek_id) VALUES ($1, $2, $3, $4)`, u, w.Values, w.Index, w.KEKID); err != nil {
+		return nil, unavailable(err)
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO vault_key_versions (vault_id, key_id) VALUES ($1, $2)`, u, int64(keys.PrimaryKeyID())); err != nil {
 		return nil, unavailable(err)
 	}
 	return &Vault{ID: id, Name: sch.Name, SchemaVersion: 1, PolicyVersion: 1, Schema: sch, Policy: pol, Keys: keys, CreatedBy: createdBy, keysVersion: 1}, nil

@@ -1,0 +1,47 @@
+// Package main is the keys-policy-update function: it sets how often a
+// vault's data keys rotate on their own (keys-rotate-due does it). The
+// gateway routes PUT /v1/management/vaults/{vaultID}/keys/policy to it as a
+// com.skyflow.vault.keys.policy.update event (shared/request); it replies
+// com.skyflow.vault.keys.policy.update.response with the keys' status.
+package main
+
+import (
+	"context"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+
+	"github.com/skyflow-oss/skyflow/shared/request"
+	"github.com/skyflow-oss/skyflow/shared/vaults"
+)
+
+// Event types and the source of replies and events.
+const (
+	RequestType = "com.skyflow.vault.keys.policy.update"
+	ReplyType   = RequestType + ".response"
+	Source      = "/skyflow/functions/keys-policy-update"
+)
+
+// Function is the keys-policy-update operation.
+type Function struct {
+	vaults.Lifecycle // Start connects the backend; Ready and Stop
+}
+
+// New is called once per process.
+func New() *Function { return &Function{} }
+
+// Handle answers one request.
+func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, error) {
+	p, err := request.Accept(ctx, e, RequestType)
+	if err != nil {
+		return nil, err
+	}
+	var kp vaults.KeyPolicy
+	if err := request.Decode(e, &kp); err != nil {
+		return nil, err
+	}
+	res, err := vaults.NewManager(f.Backend, Source).SetKeyPolicy(ctx, p, request.Extension(e, request.ExtVaultID), kp)
+	if err != nil {
+		return nil, err
+	}
+	return request.Reply(e, ReplyType, Source, res)
+}
