@@ -25,9 +25,13 @@ type Schedule struct {
 	Jitter float64
 }
 
-// ParseSchedule reads "5s,5m,30m,2h" (SKYFLOW_WEBHOOK_SCHEDULE).
+// ParseSchedule reads "5s,5m,30m,2h" (SKYFLOW_WEBHOOK_SCHEDULE); "none"
+// is a single attempt, no retry.
 func ParseSchedule(s string, jitterPercent int) (Schedule, error) {
 	var out Schedule
+	if strings.TrimSpace(s) == "none" {
+		s = ""
+	}
 	for _, item := range strings.Split(s, ",") {
 		item = strings.TrimSpace(item)
 		if item == "" {

@@ -59,7 +59,7 @@ func TestParseSchedule(t *testing.T) {
 			t.Errorf("ParseSchedule(%q, %d) accepted", bad.s, bad.j)
 		}
 	}
-	if s, err := webhooks.ParseSchedule("", 20); err != nil || s.Attempts() != 1 {
+	if s, err := webhooks.ParseSchedule("none", 20); err != nil || s.Attempts() != 1 {
 		t.Errorf("an empty schedule is one attempt: %+v %v", s, err)
 	}
 }

@@ -1,0 +1,49 @@
+// Package main is the webhooks-deliveries function: it lists a webhook
+// endpoint's delivery log, newest first, paged (page_size, page_token) and
+// optionally by status: event, status, attempts, latency, last response
+// code and error, next attempt; never a payload or a response body.
+// The gateway routes GET /v1/webhooks/{webhookID}/deliveries to it as a com.skyflow.webhook.deliveries.list event
+// (administrators only; the contract is in shared/request); it replies
+// com.skyflow.webhook.deliveries.list.response, whose data is the HTTP response body.
+package main
+
+import (
+	"context"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+
+	"github.com/skyflow-oss/skyflow/shared/request"
+	"github.com/skyflow-oss/skyflow/shared/webhooks"
+)
+
+// Event types and the source of replies and events.
+const (
+	RequestType = "com.skyflow.webhook.deliveries.list"
+	ReplyType   = RequestType + ".response"
+	Source      = "/skyflow/functions/webhooks-deliveries"
+)
+
+// Function is the webhooks-deliveries operation.
+type Function struct {
+	webhooks.Lifecycle // Start connects the backend; Ready and Stop
+}
+
+// New is called once per process.
+func New() *Function { return &Function{} }
+
+// Handle answers one request.
+func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, error) {
+	p, err := request.Accept(ctx, e, RequestType)
+	if err != nil {
+		return nil, err
+	}
+	params, err := request.Query(e)
+	if err != nil {
+		return nil, err
+	}
+	res, err := webhooks.NewService(f.Backend, Source).ListDeliveries(ctx, p, request.Extension(e, request.ExtWebhookID), params)
+	if err != nil {
+		return nil, err
+	}
+	return request.Reply(e, ReplyType, Source, res)
+}

@@ -1,0 +1,44 @@
+// Package main is the webhooks-enable function: it re-enables a webhook
+// endpoint that was disabled (after failing for long, or answering 410);
+// the deliveries pending when it was disabled resume.
+// The gateway routes POST /v1/webhooks/{webhookID}/enable to it as a com.skyflow.webhook.enable event
+// (administrators only; the contract is in shared/request); it replies
+// com.skyflow.webhook.enable.response, whose data is the HTTP response body.
+package main
+
+import (
+	"context"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+
+	"github.com/skyflow-oss/skyflow/shared/request"
+	"github.com/skyflow-oss/skyflow/shared/webhooks"
+)
+
+// Event types and the source of replies and events.
+const (
+	RequestType = "com.skyflow.webhook.enable"
+	ReplyType   = RequestType + ".response"
+	Source      = "/skyflow/functions/webhooks-enable"
+)
+
+// Function is the webhooks-enable operation.
+type Function struct {
+	webhooks.Lifecycle // Start connects the backend; Ready and Stop
+}
+
+// New is called once per process.
+func New() *Function { return &Function{} }
+
+// Handle answers one request.
+func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, error) {
+	p, err := request.Accept(ctx, e, RequestType)
+	if err != nil {
+		return nil, err
+	}
+	res, err := webhooks.NewService(f.Backend, Source).Enable(ctx, p, request.Extension(e, request.ExtWebhookID))
+	if err != nil {
+		return nil, err
+	}
+	return request.Reply(e, ReplyType, Source, res)
+}

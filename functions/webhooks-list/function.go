@@ -1,0 +1,48 @@
+// Package main is the webhooks-list function: it lists webhook endpoints,
+// newest first, paged (page_size, page_token) and optionally by status;
+// never a secret.
+// The gateway routes GET /v1/webhooks to it as a com.skyflow.webhook.list event
+// (administrators only; the contract is in shared/request); it replies
+// com.skyflow.webhook.list.response, whose data is the HTTP response body.
+package main
+
+import (
+	"context"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+
+	"github.com/skyflow-oss/skyflow/shared/request"
+	"github.com/skyflow-oss/skyflow/shared/webhooks"
+)
+
+// Event types and the source of replies and events.
+const (
+	RequestType = "com.skyflow.webhook.list"
+	ReplyType   = RequestType + ".response"
+	Source      = "/skyflow/functions/webhooks-list"
+)
+
+// Function is the webhooks-list operation.
+type Function struct {
+	webhooks.Lifecycle // Start connects the backend; Ready and Stop
+}
+
+// New is called once per process.
+func New() *Function { return &Function{} }
+
+// Handle answers one request.
+func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, error) {
+	p, err := request.Accept(ctx, e, RequestType)
+	if err != nil {
+		return nil, err
+	}
+	params, err := request.Query(e)
+	if err != nil {
+		return nil, err
+	}
+	res, err := webhooks.NewService(f.Backend, Source).List(ctx, p, params)
+	if err != nil {
+		return nil, err
+	}
+	return request.Reply(e, ReplyType, Source, res)
+}

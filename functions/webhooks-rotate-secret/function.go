@@ -1,0 +1,60 @@
+// Package main is the webhooks-rotate-secret function: it gives a webhook
+// endpoint a new signing secret, shown this once; the previous one keeps
+// signing beside it for SKYFLOW_WEBHOOK_SECRET_OVERLAP (24h).
+// The gateway routes POST /v1/webhooks/{webhookID}/secret/rotate to it as a com.skyflow.webhook.secret.rotate event
+// (administrators only; the contract is in shared/request); it replies
+// com.skyflow.webhook.secret.rotate.response, whose data is the HTTP response body.
+package main
+
+import (
+	"context"
+	"time"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+
+	"github.com/skyflow-oss/skyflow/shared/config"
+	"github.com/skyflow-oss/skyflow/shared/request"
+	"github.com/skyflow-oss/skyflow/shared/webhooks"
+)
+
+// Event types and the source of replies and events.
+const (
+	RequestType = "com.skyflow.webhook.secret.rotate"
+	ReplyType   = RequestType + ".response"
+	Source      = "/skyflow/functions/webhooks-rotate-secret"
+)
+
+// Function is the webhooks-rotate-secret operation.
+type Function struct {
+	webhooks.Lifecycle // Start connects the backend; Ready and Stop
+	overlap            time.Duration
+}
+
+// New is called once per process.
+func New() *Function { return &Function{} }
+
+// Start reads SKYFLOW_WEBHOOK_SECRET_OVERLAP (how long the previous secret
+// keeps signing) and connects.
+func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
+	env := config.FromMap(cfg)
+	f.overlap = env.Duration("SKYFLOW_WEBHOOK_SECRET_OVERLAP", webhooks.DefaultSecretOverlap)
+	if err := env.Err(); err != nil {
+		return err
+	}
+	return f.Lifecycle.Start(ctx, cfg)
+}
+
+// Handle answers one request.
+func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, error) {
+	p, err := request.Accept(ctx, e, RequestType)
+	if err != nil {
+		return nil, err
+	}
+	s := webhooks.NewService(f.Backend, Source)
+	s.SecretOverlap = f.overlap
+	res, err := s.RotateSecret(ctx, p, request.Extension(e, request.ExtWebhookID))
+	if err != nil {
+		return nil, err
+	}
+	return request.Reply(e, ReplyType, Source, res)
+}

@@ -1,0 +1,48 @@
+// Package main is the webhooks-subscribe function: it subscribes a webhook
+// endpoint (URL, event types or prefixes, an optional vault) and returns it
+// with its signing secret, shown this once.
+// The gateway routes POST /v1/webhooks to it as a com.skyflow.webhook.subscribe event
+// (administrators only; the contract is in shared/request); it replies
+// com.skyflow.webhook.subscribe.response, whose data is the HTTP response body.
+package main
+
+import (
+	"context"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+
+	"github.com/skyflow-oss/skyflow/shared/request"
+	"github.com/skyflow-oss/skyflow/shared/webhooks"
+)
+
+// Event types and the source of replies and events.
+const (
+	RequestType = "com.skyflow.webhook.subscribe"
+	ReplyType   = RequestType + ".response"
+	Source      = "/skyflow/functions/webhooks-subscribe"
+)
+
+// Function is the webhooks-subscribe operation.
+type Function struct {
+	webhooks.Lifecycle // Start connects the backend; Ready and Stop
+}
+
+// New is called once per process.
+func New() *Function { return &Function{} }
+
+// Handle answers one request.
+func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, error) {
+	p, err := request.Accept(ctx, e, RequestType)
+	if err != nil {
+		return nil, err
+	}
+	var req webhooks.SubscribeRequest
+	if err := request.Decode(e, &req); err != nil {
+		return nil, err
+	}
+	res, err := webhooks.NewService(f.Backend, Source).Subscribe(ctx, p, req)
+	if err != nil {
+		return nil, err
+	}
+	return request.Reply(e, ReplyType, Source, res)
+}

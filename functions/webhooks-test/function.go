@@ -1,0 +1,45 @@
+// Package main is the webhooks-test function: it sends a
+// com.skyflow.webhook.tested event that notify-webhook delivers to that
+// endpoint only, and answers the event and message ids to find in the
+// delivery log.
+// The gateway routes POST /v1/webhooks/{webhookID}/test to it as a com.skyflow.webhook.test event
+// (administrators only; the contract is in shared/request); it replies
+// com.skyflow.webhook.test.response, whose data is the HTTP response body.
+package main
+
+import (
+	"context"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+
+	"github.com/skyflow-oss/skyflow/shared/request"
+	"github.com/skyflow-oss/skyflow/shared/webhooks"
+)
+
+// Event types and the source of replies and events.
+const (
+	RequestType = "com.skyflow.webhook.test"
+	ReplyType   = RequestType + ".response"
+	Source      = "/skyflow/functions/webhooks-test"
+)
+
+// Function is the webhooks-test operation.
+type Function struct {
+	webhooks.Lifecycle // Start connects the backend; Ready and Stop
+}
+
+// New is called once per process.
+func New() *Function { return &Function{} }
+
+// Handle answers one request.
+func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, error) {
+	p, err := request.Accept(ctx, e, RequestType)
+	if err != nil {
+		return nil, err
+	}
+	res, err := webhooks.NewService(f.Backend, Source).Test(ctx, p, request.Extension(e, request.ExtWebhookID))
+	if err != nil {
+		return nil, err
+	}
+	return request.Reply(e, ReplyType, Source, res)
+}
