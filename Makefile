@@ -40,7 +40,8 @@ FUZZ_TARGETS = \
 	./shared/tokens:FuzzDeterministic ./shared/tokens:FuzzWellFormed \
 	./shared/credentials:FuzzVerifyAssertion ./shared/credentials:FuzzHashAPIKey ./shared/passwords:FuzzVerify \
 	./local/manifest:FuzzLoadDocument ./local/broker:FuzzRecordRoundTrip \
-	./shared/ratelimit:FuzzParseLimits ./shared/respcache:FuzzNotModified
+	./shared/ratelimit:FuzzParseLimits ./shared/respcache:FuzzNotModified \
+	./shared/webhooks:FuzzParseURL ./shared/webhooks:FuzzNormalizePatterns
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		echo "fuzz $${t#*:} in $${t%%:*}"; \

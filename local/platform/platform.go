@@ -302,6 +302,9 @@ func (p *Platform) secrets() map[string]map[string]string {
 			"token-uri":         p.tokenURI(),
 			"trusted-senders":   p.trustedSenders(),
 			"trusted-oidc":      "", // the local broker and ping sources sign with their own keys
+
+			// Webhooks may deliver to receivers on this machine.
+			"webhook-allowed-networks": "127.0.0.0/8,::1/128",
 		},
 	}
 }
