@@ -35,12 +35,16 @@ Rotating a Transit key: rotate it in Vault, then run this with -all.`)
 	if err != nil {
 		return err
 	}
+	vk, err := kek.VaultKeysFromEnv(env) // keysets wrapped by their vault's key too keep that layer
+	if err != nil {
+		return err
+	}
 	pool, err := db.OpenFromEnv(ctx, env)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	nv, err := vaults.RewrapKeysets(ctx, pool, k, *all)
+	nv, err := vaults.RewrapKeysets(ctx, pool, k, vk, *all)
 	if err != nil {
 		return fmt.Errorf("after %d vault keysets: %w", nv, err)
 	}

@@ -309,7 +309,7 @@ func (f *Function) HandleEvent(ctx context.Context, e event.Event) (*event.Event
 // invalidates names the cache tags an event makes stale.
 func invalidates(e event.Event) []string {
 	switch e.Type() {
-	case "com.skyflow.vault.schema.updated", "com.skyflow.vault.policy.updated":
+	case "com.skyflow.vault.schema.updated", "com.skyflow.vault.policy.updated", "com.skyflow.vault.deleted":
 		if id := request.Extension(e, request.ExtVaultID); id != "" {
 			return []string{"vault:" + id}
 		}

@@ -70,7 +70,7 @@ func TestDestroyAfterTheRewrapOnly(t *testing.T) {
 		t.Fatalf("destroyed %v; the backup is under %d", res.Destroyed, id)
 	}
 	// The backup's ciphertext no longer opens with the vault's keys.
-	v, err := vaults.NewStore(backend.Pool, env.KEK).Load(context.Background(), vault, admin)
+	v, err := vaults.NewStore(backend.Pool, env.KEK).WithVaultKeys(env.VaultKeys).Load(context.Background(), vault, admin)
 	if err != nil {
 		t.Fatal(err)
 	}

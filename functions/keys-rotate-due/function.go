@@ -4,7 +4,9 @@
 // period, or has sealed SKYFLOW_KEY_MAX_ENCRYPTIONS values (by default
 // half of the 2^32 that AES-GCM with random nonces allows a key). Each
 // rotation emits com.skyflow.vault.key.rotated with its reason, which
-// starts keys-rewrap. It also keeps the key age and use gauges.
+// starts keys-rewrap. It also keeps the key age and use gauges, and
+// finishes the crypto-shredding of deleted vaults whose key could not be
+// destroyed at once (com.skyflow.vault.shredded).
 package main
 
 import (
@@ -81,7 +83,14 @@ func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 	if err := sender.Require(ctx, sender.Ping); err != nil {
 		return nil, err
 	}
-	done, err := vaults.NewManager(f.Backend, Source).RotateDue(ctx, principal, f.maxEncryptions)
+	m := vaults.NewManager(f.Backend, Source)
+	// Deleted vaults whose key destruction failed are shredded first.
+	if n, err := m.FinishShreds(ctx); err != nil {
+		return nil, err
+	} else if n > 0 {
+		slog.InfoContext(ctx, "destroyed the keys of deleted vaults", "vaults", n)
+	}
+	done, err := m.RotateDue(ctx, principal, f.maxEncryptions)
 	for _, d := range done {
 		f.rotated.WithLabelValues(d.Reason).Inc()
 		slog.InfoContext(ctx, "rotated a vault's data keys", "vault", d.VaultID, "reason", d.Reason, "primary_key_id", d.Keys.PrimaryKeyID)

@@ -4,9 +4,15 @@
 # encryption, ARCHITECTURE.md "Data and keys"). Transit does the crypto
 # inside Vault: the KEK never leaves it, and this policy can't change it.
 #
+# Each vault also has a Transit key of its own, skyflow-kek-vault-<id>,
+# which wraps its keysets a second time: deleting a vault destroys that key
+# (crypto-shredding), so no backup of the database can be decrypted for the
+# vault afterwards. The functions create those keys (encrypt upserts them)
+# and delete them, and nothing else.
+#
 # Not granted, on purpose:
-#   * any write to transit/keys/* (create, config, rotate, trim, delete):
-#     KEK lifecycle is the operator's job (setup.sh, and
+#   * any write to transit/keys/skyflow-kek (create, config, rotate, trim,
+#     delete): KEK lifecycle is the operator's job (setup.sh, and
 #     `vault write -f transit/keys/skyflow-kek/rotate` by hand or through the
 #     key's auto_rotate_period);
 #   * transit/export/* and transit/backup/*: the KEK is created with
@@ -45,4 +51,22 @@ path "transit/rewrap/skyflow-kek" {
 # key returns no key material.
 path "transit/keys/skyflow-kek" {
   capabilities = ["read"]
+}
+
+# A vault's own key: made on its first use (upsert needs "create"), used to
+# wrap and unwrap that vault's keysets.
+path "transit/encrypt/skyflow-kek-vault-*" {
+  capabilities = ["create", "update"]
+}
+path "transit/decrypt/skyflow-kek-vault-*" {
+  capabilities = ["update"]
+}
+
+# Crypto-shredding a deleted vault (vaults-delete, keys-rotate-due): allow
+# the vault key's deletion, then delete it with every version.
+path "transit/keys/skyflow-kek-vault-*/config" {
+  capabilities = ["update"]
+}
+path "transit/keys/skyflow-kek-vault-*" {
+  capabilities = ["delete"]
 }

@@ -58,8 +58,11 @@ type Env struct {
 	T      *testing.T
 	Config map[string]string
 	KEK    kek.KEK
-	Sink   *testenv.Sink // K_SINK: the events the function published
-	ctx    context.Context
+	// VaultKeys are the vaults' own keys (crypto-shredding), in a
+	// directory of the test's.
+	VaultKeys kek.VaultKeys
+	Sink      *testenv.Sink // K_SINK: the events the function published
+	ctx       context.Context
 }
 
 // New makes a fresh environment.
@@ -71,19 +74,25 @@ func New(t *testing.T) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	vaultKeysDir := t.TempDir()
+	vk, err := kek.NewDirVaultKeys(vaultKeysDir)
+	if err != nil {
+		t.Fatal(err)
+	}
 	sink := testenv.NewSink(t)
 	_, prefix := testenv.Redis(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
 	// Handle runs as the host runs it for an event the gateway signed.
 	ctx = sender.NewContext(ctx, sender.Gateway)
-	return &Env{T: t, KEK: k, Sink: sink, ctx: ctx, Config: map[string]string{
-		"DATABASE_URL":       testenv.Database(t),
-		"REDIS_URL":          testenv.RedisURL(t),
-		"REDIS_PREFIX":       prefix,
-		"K_SINK":             sink.URL,
-		"SKYFLOW_MASTER_KEY": base64.StdEncoding.EncodeToString(key),
-		"SKYFLOW_TOKEN_URI":  TokenURI,
+	return &Env{T: t, KEK: k, VaultKeys: vk, Sink: sink, ctx: ctx, Config: map[string]string{
+		"SKYFLOW_VAULT_KEYS_DIR": vaultKeysDir,
+		"DATABASE_URL":           testenv.Database(t),
+		"REDIS_URL":              testenv.RedisURL(t),
+		"REDIS_PREFIX":           prefix,
+		"K_SINK":                 sink.URL,
+		"SKYFLOW_MASTER_KEY":     base64.StdEncoding.EncodeToString(key),
+		"SKYFLOW_TOKEN_URI":      TokenURI,
 	}}
 }
 
@@ -116,7 +125,7 @@ func (e *Env) Backend() *vaults.Backend {
 	if err != nil {
 		e.T.Fatal(err)
 	}
-	return &vaults.Backend{Pool: pool, Vaults: vaults.NewStore(pool, e.KEK), Publisher: pub}
+	return &vaults.Backend{Pool: pool, Vaults: vaults.NewStore(pool, e.KEK).WithVaultKeys(e.VaultKeys), Publisher: pub}
 }
 
 // Vault creates a vault of Schema and returns its id.

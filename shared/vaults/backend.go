@@ -2,6 +2,7 @@ package vaults
 
 import (
 	"context"
+	"errors"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -20,20 +21,22 @@ type Backend struct {
 }
 
 // Connect builds a Backend from a function's configuration: DATABASE_URL,
-// K_SINK and the key-encryption key (kek.FromEnv). Every bad setting is
+// K_SINK, the key-encryption key (kek.FromEnv) and the vaults' own keys
+// (kek.VaultKeysFromEnv). Every bad setting is
 // reported at once, and the database is dialled lazily.
 func Connect(ctx context.Context, cfg map[string]string) (*Backend, error) {
 	env := config.FromMap(cfg)
 	k, kekErr := kek.FromEnv(env)
+	vk, vkErr := kek.VaultKeysFromEnv(env)
 	pool, publisher, err := outbox.Connect(ctx, env)
 	if err != nil {
 		return nil, err
 	}
-	if kekErr != nil {
+	if err := errors.Join(kekErr, vkErr); err != nil {
 		pool.Close()
-		return nil, kekErr
+		return nil, err
 	}
-	return &Backend{Pool: pool, Vaults: NewStore(pool, k), Publisher: publisher}, nil
+	return &Backend{Pool: pool, Vaults: NewStore(pool, k).WithVaultKeys(vk), Publisher: publisher}, nil
 }
 
 // Lifecycle is the start and end of a vault function. Embed it: Start

@@ -8,7 +8,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/skyflow-oss/skyflow/shared/crypto"
 	"github.com/skyflow-oss/skyflow/shared/crypto/kek"
 )
 
@@ -18,7 +17,8 @@ import (
 // usually a kek.Ring of the new KEK and the old ones. With all, keysets
 // already under that KEK's id are rewrapped too (a Transit key rotated in
 // place keeps its id). It returns how many vaults it rewrapped.
-func RewrapKeysets(ctx context.Context, pool *pgxpool.Pool, k kek.KEK, all bool) (int, error) {
+func RewrapKeysets(ctx context.Context, pool *pgxpool.Pool, k kek.KEK, vk kek.VaultKeys, all bool) (int, error) {
+	s := (&Store{pool: pool, kek: k}).WithVaultKeys(vk)
 	rows, err := pool.Query(ctx, `SELECT vault_id FROM vault_keysets WHERE $1 OR kek_id <> $2 ORDER BY vault_id`, all, k.ID())
 	if err != nil {
 		return 0, err
@@ -30,20 +30,15 @@ func RewrapKeysets(ctx context.Context, pool *pgxpool.Pool, k kek.KEK, all bool)
 	for n, u := range ids {
 		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 			id := FormatID(u)
-			var w crypto.Wrapped
-			if err := tx.QueryRow(ctx, `SELECT values_keyset, index_keyset, kek_id FROM vault_keysets WHERE vault_id = $1 FOR UPDATE`, u).
-				Scan(&w.Values, &w.Index, &w.KEKID); err != nil {
-				return err
-			}
-			keys, err := crypto.Unwrap(k, id, w)
+			_, keys, err := s.lockedKeys(ctx, tx, id)
 			if err != nil {
 				return err
 			}
-			if w, err = keys.Wrap(k, id); err != nil {
+			w, err := s.wrapKeys(ctx, id, keys)
+			if err != nil {
 				return err
 			}
-			if _, err := tx.Exec(ctx, `UPDATE vault_keysets SET values_keyset = $2, index_keyset = $3, kek_id = $4, updated_at = now() WHERE vault_id = $1`,
-				u, w.Values, w.Index, w.KEKID); err != nil {
+			if err := w.update(ctx, tx, u); err != nil {
 				return err
 			}
 			_, err = tx.Exec(ctx, `UPDATE vaults SET keys_version = keys_version + 1 WHERE id = $1`, u)

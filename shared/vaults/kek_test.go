@@ -49,11 +49,11 @@ func TestKEKRotationRewrapsKeysetsWithoutTouchingRecords(t *testing.T) {
 	if _, err := vaults.NewStore(b.Pool, ring).Load(ctx(t), v.ID, admin); err != nil {
 		t.Fatalf("the ring does not open the old keyset: %v", err)
 	}
-	n, err := vaults.RewrapKeysets(ctx(t), b.Pool, ring, false)
+	n, err := vaults.RewrapKeysets(ctx(t), b.Pool, ring, nil, false)
 	if err != nil || n != 1 {
 		t.Fatalf("rewrapped %d, %v", n, err)
 	}
-	if again, err := vaults.RewrapKeysets(ctx(t), b.Pool, ring, false); err != nil || again != 0 {
+	if again, err := vaults.RewrapKeysets(ctx(t), b.Pool, ring, nil, false); err != nil || again != 0 {
 		t.Fatalf("a second pass rewrapped %d, %v", again, err)
 	}
 	if after := cells(); after != before {

@@ -37,11 +37,11 @@ type KeysView struct {
 // KeysStatus is what GET /v1/management/vaults/{id}/keys shows: the key
 // versions, and how far the rewrap to the primary has got.
 type KeysStatus struct {
-	VaultID      string          `json:"vault_id"`
-	KeysVersion  int             `json:"keys_version"`
-	PrimaryKeyID uint32          `json:"primary_key_id"`
-	KeyIDs       []uint32        `json:"key_ids"`
-	Versions     []KeyVersion    `json:"versions"`
+	VaultID      string       `json:"vault_id"`
+	KeysVersion  int          `json:"keys_version"`
+	PrimaryKeyID uint32       `json:"primary_key_id"`
+	KeyIDs       []uint32     `json:"key_ids"`
+	Versions     []KeyVersion `json:"versions"`
 	// RotationPeriodDays is how often keys-rotate-due rotates the keys on
 	// its own; 0 when only use (and requests) rotate them.
 	RotationPeriodDays int             `json:"rotation_period_days"`
@@ -240,32 +240,28 @@ func (s *Store) lockedKeys(ctx context.Context, tx pgx.Tx, id string) (uuid.UUID
 	if err != nil {
 		return u, nil, err
 	}
-	var w crypto.Wrapped
-	err = tx.QueryRow(ctx, `SELECT values_keyset, index_keyset, kek_id FROM vault_keysets WHERE vault_id = $1 FOR UPDATE`, u).
-		Scan(&w.Values, &w.Index, &w.KEKID)
+	var w storedKeys
+	err = tx.QueryRow(ctx, `SELECT values_keyset, index_keyset, kek_id, vault_key FROM vault_keysets WHERE vault_id = $1 FOR UPDATE`, u).
+		Scan(&w.Values, &w.Index, &w.KEKID, &w.vaultKey)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return u, nil, errNotFound()
 	}
 	if err != nil {
 		return u, nil, unavailable(err)
 	}
-	keys, err := crypto.Unwrap(s.kek, id, w)
-	if err != nil {
-		return u, nil, apierr.Unavailable("the vault's keys could not be unwrapped with the key-encryption key; try again")
-	}
-	return u, keys, nil
+	keys, err := s.unwrapKeys(ctx, id, w)
+	return u, keys, err
 }
 
 // storeKeys wraps and stores keys in tx and moves keys_version on, so
 // every process reloads them on its next request.
 func (s *Store) storeKeys(ctx context.Context, tx pgx.Tx, u uuid.UUID, id string, keys *crypto.Keys) (*KeysView, error) {
-	w, err := keys.Wrap(s.kek, id)
+	w, err := s.wrapKeys(ctx, id, keys)
 	if err != nil {
-		return nil, apierr.Unavailable("the key-encryption key is not available; try again")
+		return nil, err
 	}
 	view := &KeysView{VaultID: id, PrimaryKeyID: keys.PrimaryKeyID()}
-	if _, err := tx.Exec(ctx, `UPDATE vault_keysets SET values_keyset = $2, index_keyset = $3, kek_id = $4, updated_at = now() WHERE vault_id = $1`,
-		u, w.Values, w.Index, w.KEKID); err != nil {
+	if err := w.update(ctx, tx, u); err != nil {
 		return nil, unavailable(err)
 	}
 	err = tx.QueryRow(ctx, `UPDATE vaults SET keys_version = keys_version + 1, updated_at = now() WHERE id = $1 RETURNING keys_version, updated_at`, u).

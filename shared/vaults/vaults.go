@@ -51,11 +51,22 @@ type Store struct {
 	mu    sync.Mutex
 	cache map[string]*Vault
 	usage keyUsage
+	// vaultKeys, when set, wraps every keyset a second time with its
+	// vault's own key, kept outside the database (crypto-shredding).
+	vaultKeys kek.VaultKeys
 }
 
 // NewStore returns a Store on pool whose keysets are wrapped by kek.
 func NewStore(pool *pgxpool.Pool, k kek.KEK) *Store {
 	return &Store{pool: pool, kek: k, cache: map[string]*Vault{}}
+}
+
+// WithVaultKeys has s wrap the keysets it stores with each vault's own
+// key too, so that deleting a vault can shred it (shred.go). Every process
+// of a deployment must be given the same store.
+func (s *Store) WithVaultKeys(vk kek.VaultKeys) *Store {
+	s.vaultKeys = vk
+	return s
 }
 
 // NewID returns a new vault id: 32 lower-case hex digits, the form of
@@ -126,13 +137,13 @@ func (s *Store) load(ctx context.Context, id string) (*Vault, error) {
 
 func (s *Store) loadVersions(ctx context.Context, u uuid.UUID, head Vault) (*Vault, error) {
 	var rawSchema, rawPolicy []byte
-	var w crypto.Wrapped
+	var w storedKeys
 	err := s.pool.QueryRow(ctx, `
-		SELECT s.schema, p.policy, k.values_keyset, k.index_keyset, k.kek_id
+		SELECT s.schema, p.policy, k.values_keyset, k.index_keyset, k.kek_id, k.vault_key
 		FROM vault_schemas s, vault_policies p, vault_keysets k
 		WHERE s.vault_id = $1 AND s.version = $2 AND p.vault_id = $1 AND p.version = $3 AND k.vault_id = $1`,
 		u, head.SchemaVersion, head.PolicyVersion,
-	).Scan(&rawSchema, &rawPolicy, &w.Values, &w.Index, &w.KEKID)
+	).Scan(&rawSchema, &rawPolicy, &w.Values, &w.Index, &w.KEKID, &w.vaultKey)
 	if err != nil {
 		return nil, unavailable(err)
 	}
@@ -145,8 +156,8 @@ func (s *Store) loadVersions(ctx context.Context, u uuid.UUID, head Vault) (*Vau
 	if err := json.Unmarshal(rawPolicy, &v.Policy); err != nil {
 		return nil, apierr.Internal("the stored policy of the vault does not decode")
 	}
-	if v.Keys, err = crypto.Unwrap(s.kek, v.ID, w); err != nil {
-		return nil, apierr.Internal("the vault's keys could not be unwrapped with the key-encryption key")
+	if v.Keys, err = s.unwrapKeys(ctx, v.ID, w); err != nil {
+		return nil, err
 	}
 	return &v, nil
 }
@@ -162,9 +173,9 @@ func (s *Store) Create(ctx context.Context, tx pgx.Tx, createdBy string, sch *sc
 	if err != nil {
 		return nil, apierr.Internal("new data keys could not be made")
 	}
-	w, err := keys.Wrap(s.kek, id)
+	w, err := s.wrapKeys(ctx, id, keys)
 	if err != nil {
-		return nil, apierr.Unavailable("the key-encryption key is not available; try again")
+		return nil, err
 	}
 	u, _ := parseID(id)
 	if _, err := tx.Exec(ctx, `INSERT INTO vaults (id, name, schema_version, policy_version, created_by) VALUES ($1, $2, 1, 1, $3)`, u, sch.Name, createdBy); err != nil {
@@ -176,7 +187,7 @@ func (s *Store) Create(ctx context.Context, tx pgx.Tx, createdBy string, sch *sc
 	if _, err := tx.Exec(ctx, `INSERT INTO vault_policies (vault_id, version, policy, created_by) VALUES ($1, 1, $2, $3)`, u, pol, createdBy); err != nil {
 		return nil, unavailable(err)
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO vault_keysets (vault_id, values_keyset, index_keyset, kek_id) VALUES ($1, $2, $3, $4)`, u, w.Values, w.Index, w.KEKID); err != nil {
+	if _, err := tx.Exec(ctx, `INSERT INTO vault_keysets (vault_id, values_keyset, index_keyset, kek_id, vault_key) VALUES ($1, $2, $3, $4, $5)`, u, w.Values, w.Index, w.KEKID, w.vaultKey); err != nil {
 		return nil, unavailable(err)
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO vault_key_versions (vault_id, key_id) VALUES ($1, $2)`, u, int64(keys.PrimaryKeyID())); err != nil {

@@ -104,32 +104,61 @@ func withPrevious(current KEK, files string) (KEK, error) {
 }
 
 func transitFromEnv(env *config.Env, addr string) (KEK, error) {
+	client, keyName, login, err := transitClient(env, addr)
+	if err != nil {
+		return nil, err
+	}
+	return newTransit(client, keyName, login)
+}
+
+// VaultKeysFromEnv returns the store of per-vault keys (crypto-shredding)
+// the environment configures: with VAULT_ADDR, Transit keys named
+// <VAULT_TRANSIT_KEY>-vault-<id>; otherwise key files in
+// SKYFLOW_VAULT_KEYS_DIR. With neither it returns nil: vaults are then
+// wrapped by the KEK alone, and deleting one cannot shred its backups.
+func VaultKeysFromEnv(env *config.Env) (VaultKeys, error) {
+	if addr := env.String("VAULT_ADDR", ""); addr != "" {
+		client, keyName, login, err := transitClient(env, addr)
+		if err != nil {
+			return nil, err
+		}
+		return &transitVaultKeys{client: client, base: keyName, login: login}, nil
+	}
+	if dir := env.String("SKYFLOW_VAULT_KEYS_DIR", ""); dir != "" {
+		return NewDirVaultKeys(dir)
+	}
+	return nil, nil
+}
+
+// transitClient is a Vault client logged in as the environment says, the
+// Transit key's name, and how to log in again (nil with a fixed token).
+func transitClient(env *config.Env, addr string) (*vaultapi.Client, string, func() error, error) {
 	keyName := env.String("VAULT_TRANSIT_KEY", DefaultTransitKey)
 	token := env.String("VAULT_TOKEN", "")
 	role := env.String("VAULT_K8S_ROLE", "")
 	if token == "" && role == "" {
-		return nil, errors.New("kek: VAULT_ADDR is set but neither VAULT_TOKEN nor VAULT_K8S_ROLE is; " +
+		return nil, "", nil, errors.New("kek: VAULT_ADDR is set but neither VAULT_TOKEN nor VAULT_K8S_ROLE is; " +
 			"set VAULT_TOKEN, or VAULT_K8S_ROLE to log in with the pod's Kubernetes service account")
 	}
 	cfg := vaultapi.DefaultConfig()
 	if cfg.Error != nil {
-		return nil, fmt.Errorf("kek: vault client configuration: %w", cfg.Error)
+		return nil, "", nil, fmt.Errorf("kek: vault client configuration: %w", cfg.Error)
 	}
 	cfg.Address = addr
 	client, err := vaultapi.NewClient(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("kek: VAULT_ADDR: %w", err)
+		return nil, "", nil, fmt.Errorf("kek: VAULT_ADDR: %w", err)
 	}
 	if token != "" {
 		client.SetToken(token)
-		return newTransit(client, keyName, nil)
+		return client, keyName, nil, nil
 	}
 	client.ClearToken() // NewClient may have read VAULT_TOKEN from the process
 	login := kubernetesLogin(client, role)
 	if err := login(); err != nil {
-		return nil, err
+		return nil, "", nil, err
 	}
-	return newTransit(client, keyName, login)
+	return client, keyName, login, nil
 }
 
 // kubernetesLogin returns a func that exchanges the pod's service account

@@ -8,6 +8,8 @@
 //	PUT|POST /v1/transit/decrypt/<name>      {"ciphertext":"vault:vN:…","associated_data":b64}
 //	  → {"data":{"plaintext":b64}}
 //	PUT|POST /v1/transit/keys/<name>/rotate
+//	PUT|POST /v1/transit/keys/<name>/config  {"deletion_allowed":true}
+//	DELETE   /v1/transit/keys/<name>          (refused unless deletion is allowed)
 //
 // Requests need the X-Vault-Token given to [New] (else 403, "permission
 // denied"). Keys are AES-256-GCM, created on first encrypt as Vault's upsert
@@ -42,8 +44,9 @@ var nameRE = regexp.MustCompile(`^\w(?:[\w\-.@]*\w)?$`)
 type Server struct {
 	token string
 
-	mu   sync.Mutex
-	keys map[string][]cipher.AEAD // name → versions; version n at index n-1
+	mu        sync.Mutex
+	keys      map[string][]cipher.AEAD // name → versions; version n at index n-1
+	deletable map[string]bool
 }
 
 // New returns a Server that accepts only token.
@@ -78,14 +81,28 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, &requestErr{http.StatusNotFound, "no handler for route \"" + r.URL.Path + "\". route entry not found."})
 		return
 	}
+	if r.Method == http.MethodDelete {
+		name, ok := strings.CutPrefix(rest, "keys/")
+		if !ok || !nameRE.MatchString(name) {
+			writeErr(w, &requestErr{http.StatusNotFound, "unsupported path"})
+			return
+		}
+		if err := s.delete(name); err != nil {
+			writeErr(w, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
 	if r.Method != http.MethodPut && r.Method != http.MethodPost {
 		writeErr(w, &requestErr{http.StatusMethodNotAllowed, "unsupported operation"})
 		return
 	}
 	var body struct {
-		Plaintext      *string `json:"plaintext"`
-		Ciphertext     string  `json:"ciphertext"`
-		AssociatedData string  `json:"associated_data"`
+		Plaintext       *string `json:"plaintext"`
+		Ciphertext      string  `json:"ciphertext"`
+		AssociatedData  string  `json:"associated_data"`
+		DeletionAllowed *bool   `json:"deletion_allowed"`
 	}
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 32<<20)).Decode(&body); err != nil && err != io.EOF {
 		writeErr(w, &requestErr{http.StatusBadRequest, "failed to parse JSON input"})
@@ -103,6 +120,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		data, err = s.decrypt(parts[1], body.Ciphertext, body.AssociatedData)
 	case len(parts) == 3 && parts[0] == "keys" && parts[2] == "rotate" && nameRE.MatchString(parts[1]):
 		data, err = s.rotate(parts[1])
+	case len(parts) == 3 && parts[0] == "keys" && parts[2] == "config" && nameRE.MatchString(parts[1]):
+		data, err = s.config(parts[1], body.DeletionAllowed)
 	default:
 		err = &requestErr{http.StatusNotFound, "unsupported path"}
 	}
@@ -210,6 +229,35 @@ func (s *Server) rotate(name string) (map[string]any, *requestErr) {
 		"supports_encryption":    true,
 		"supports_decryption":    true,
 	}, nil
+}
+
+func (s *Server) config(name string, deletionAllowed *bool) (map[string]any, *requestErr) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.keys[name]) == 0 {
+		return nil, &requestErr{http.StatusBadRequest, "no existing key named " + name + " could be found"}
+	}
+	if deletionAllowed != nil {
+		if s.deletable == nil {
+			s.deletable = map[string]bool{}
+		}
+		s.deletable[name] = *deletionAllowed
+	}
+	return map[string]any{"name": name, "deletion_allowed": s.deletable[name]}, nil
+}
+
+func (s *Server) delete(name string) *requestErr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.keys[name]) == 0 {
+		return nil // Vault answers 204 for a missing key too
+	}
+	if !s.deletable[name] {
+		return &requestErr{http.StatusBadRequest, "deletion is not allowed for this key"}
+	}
+	delete(s.keys, name)
+	delete(s.deletable, name)
+	return nil
 }
 
 func decodeAD(ad string) ([]byte, *requestErr) {

@@ -1,0 +1,44 @@
+// Package main is the vaults-delete function: it deletes a vault with
+// everything in it and then destroys the vault's own key, so that no
+// backup of the database can be decrypted for it any more
+// (crypto-shredding, shared/vaults/shred.go). The gateway routes DELETE
+// /v1/management/vaults/{vaultID} to it as a com.skyflow.vault.delete event
+// (shared/request); it replies com.skyflow.vault.delete.response.
+package main
+
+import (
+	"context"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+
+	"github.com/skyflow-oss/skyflow/shared/request"
+	"github.com/skyflow-oss/skyflow/shared/vaults"
+)
+
+// Event types and the source of replies and events.
+const (
+	RequestType = "com.skyflow.vault.delete"
+	ReplyType   = RequestType + ".response"
+	Source      = "/skyflow/functions/vaults-delete"
+)
+
+// Function is the vaults-delete operation.
+type Function struct {
+	vaults.Lifecycle // Start connects the backend; Ready and Stop
+}
+
+// New is called once per process.
+func New() *Function { return &Function{} }
+
+// Handle answers one request.
+func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, error) {
+	p, err := request.Accept(ctx, e, RequestType)
+	if err != nil {
+		return nil, err
+	}
+	res, err := vaults.NewManager(f.Backend, Source).DeleteVault(ctx, p, request.Extension(e, request.ExtVaultID))
+	if err != nil {
+		return nil, err
+	}
+	return request.Reply(e, ReplyType, Source, res)
+}
