@@ -137,28 +137,43 @@ func (d *Dispatcher) Dispatch(ctx context.Context, e event.Event) (Dispatched, e
 	}
 	ids := make([]string, len(targets))
 	msgIDs := make([]string, len(targets))
-	endpoints := make([]string, len(targets))
 	for i, t := range targets {
-		ids[i], endpoints[i], msgIDs[i] = uuid.NewString(), t, MessageID(t, e.Source(), e.ID())
+		ids[i], msgIDs[i] = uuid.NewString(), MessageID(t, e.Source(), e.ID())
 	}
-	tag, err := d.Pool.Exec(ctx, `INSERT INTO webhook_deliveries
-		(id, endpoint_id, event_source, event_id, event_type, message_id, payload, next_attempt_at, created_at, updated_at)
-		SELECT k.id, k.endpoint_id, $3, $4, $5, k.message_id, $6, $7, $7, $7
-		FROM unnest($1::uuid[], $2::uuid[], $8::text[]) AS k(id, endpoint_id, message_id)
-		JOIN webhook_endpoints w ON w.id = k.endpoint_id
-		ON CONFLICT (endpoint_id, event_source, event_id) DO NOTHING`,
-		ids, endpoints, e.Source(), e.ID(), e.Type(), payload, now, msgIDs)
+	// New deliveries are made claimed for their first attempt (attempts 1,
+	// leased), which saves a claim's commit on every event; a redelivered
+	// event's rows exist already and make none.
+	rows, err := d.Pool.Query(ctx, `
+		WITH ins AS (
+			INSERT INTO webhook_deliveries (id, endpoint_id, event_source, event_id, event_type, message_id, payload,
+				attempts, next_attempt_at, last_attempt_at, created_at, updated_at)
+			SELECT k.id, k.endpoint_id, $3, $4, $5, k.message_id, $6, 1, $9, $7, $7, $7
+			FROM unnest($1::uuid[], $2::uuid[], $8::text[]) AS k(id, endpoint_id, message_id)
+			JOIN webhook_endpoints w ON w.id = k.endpoint_id
+			ON CONFLICT (endpoint_id, event_source, event_id) DO NOTHING
+			RETURNING *)
+		SELECT `+claimColumns+` FROM ins d JOIN webhook_endpoints w ON w.id = d.endpoint_id`,
+		ids, targets, e.Source(), e.ID(), e.Type(), payload, now, msgIDs, now.Add(d.lease()))
 	if err != nil {
 		return out, fmt.Errorf("webhooks: record deliveries of %s: %w", e.ID(), err)
 	}
-	out.Created = int(tag.RowsAffected())
+	claims, err := scanClaims(rows)
+	if err != nil {
+		return out, fmt.Errorf("webhooks: record deliveries of %s: %w", e.ID(), err)
+	}
+	out.Created = len(claims)
 	d.metrics.created.Add(float64(out.Created))
-	// The first attempts, at once: this event's deliveries that are due
-	// (new ones, or ones a crashed earlier handling left unattempted).
-	deadline := time.Now().Add(d.InlineBudget)
-	out.Attempted, err = d.run(ctx, deadline, func(ctx context.Context, limit int) ([]claim, error) {
-		return d.claim(ctx, limit, endpoints, e.Source(), e.ID())
-	})
+	if out.Created < len(targets) {
+		// A redelivery: the event's deliveries that are due (a crashed
+		// earlier handling left them unattempted) are attempted now.
+		more, err := d.claim(ctx, len(targets), targets, e.Source(), e.ID())
+		if err != nil {
+			d.release(ctx, claims)
+			return out, err
+		}
+		claims = append(claims, more...)
+	}
+	out.Attempted, err = d.attemptAll(ctx, claims, time.Now().Add(d.InlineBudget))
 	return out, err
 }
 
@@ -223,6 +238,22 @@ type claim struct {
 	previousExpires                 *time.Time
 }
 
+// claimColumns are a claim's columns, of deliveries d and endpoints w.
+const claimColumns = `d.id::text, d.endpoint_id::text, d.event_source, d.event_id, d.event_type, d.message_id, d.payload, d.attempts,
+	w.url, w.owner, w.secret, w.secret_version, w.previous_secret, w.previous_secret_version, w.previous_expires_at`
+
+func scanClaims(rows pgx.Rows) ([]claim, error) {
+	var out []claim
+	var c claim
+	_, err := pgx.ForEachRow(rows, []any{&c.id, &c.endpointID, &c.eventSource, &c.eventID, &c.eventType, &c.messageID, &c.payload, &c.attempt,
+		&c.url, &c.owner, &c.secret, &c.secretVersion, &c.previousSecret, &c.previousVersion, &c.previousExpires}, func() error {
+		out = append(out, c)
+		c = claim{}
+		return nil
+	})
+	return out, err
+}
+
 // claim takes up to limit due attempts (of one event's deliveries when
 // endpoints is set), raising each one's attempt count and leasing it, so
 // no other process takes the same attempt: rows another transaction holds
@@ -241,24 +272,74 @@ func (d *Dispatcher) claim(ctx context.Context, limit int, endpoints []string, s
 		UPDATE webhook_deliveries d SET attempts = d.attempts + 1, next_attempt_at = $7, last_attempt_at = $1, updated_at = $1
 		FROM due, webhook_endpoints w
 		WHERE d.id = due.id AND w.id = d.endpoint_id
-		RETURNING d.id::text, d.endpoint_id::text, d.event_source, d.event_id, d.event_type, d.message_id, d.payload, d.attempts,
-			w.url, w.owner, w.secret, w.secret_version, w.previous_secret, w.previous_secret_version, w.previous_expires_at`,
+		RETURNING `+claimColumns,
 		now, limit, TestedType, endpoints, source, id, now.Add(d.lease()))
 	if err != nil {
 		return nil, fmt.Errorf("webhooks: claim deliveries: %w", err)
 	}
-	var out []claim
-	var c claim
-	_, err = pgx.ForEachRow(rows, []any{&c.id, &c.endpointID, &c.eventSource, &c.eventID, &c.eventType, &c.messageID, &c.payload, &c.attempt,
-		&c.url, &c.owner, &c.secret, &c.secretVersion, &c.previousSecret, &c.previousVersion, &c.previousExpires}, func() error {
-		out = append(out, c)
-		c = claim{}
-		return nil
-	})
+	out, err := scanClaims(rows)
 	if err != nil {
 		return nil, fmt.Errorf("webhooks: claim deliveries: %w", err)
 	}
 	return out, nil
+}
+
+// release gives claimed attempts that were not made back, due now.
+func (d *Dispatcher) release(ctx context.Context, claims []claim) {
+	if len(claims) == 0 {
+		return
+	}
+	ids := make([]string, len(claims))
+	attempts := make([]int32, len(claims))
+	for i, c := range claims {
+		ids[i], attempts[i] = c.id, int32(c.attempt)
+	}
+	if _, err := d.Pool.Exec(context.WithoutCancel(ctx), `UPDATE webhook_deliveries d SET attempts = d.attempts - 1, next_attempt_at = $3
+		FROM unnest($1::uuid[], $2::int[]) AS k(id, attempts)
+		WHERE d.id = k.id AND d.attempts = k.attempts AND d.state = 'pending'`, ids, attempts, d.now()); err != nil {
+		// Their lease runs out and the sweep takes them, one attempt short.
+		slog.Warn("webhooks: claimed attempts could not be released", "count", len(claims), "error", err)
+	}
+}
+
+// attemptAll makes the claimed attempts, Concurrency at a time, starting
+// none that could not finish before the deadline: those are released for
+// the sweep. It returns how many attempts it made; an error is the
+// database's.
+func (d *Dispatcher) attemptAll(ctx context.Context, claims []claim, deadline time.Time) (int, error) {
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		errs    []error
+		skipped []claim
+		made    int
+	)
+	sem := make(chan struct{}, max(d.Concurrency, 1))
+	for _, c := range claims {
+		sem <- struct{}{}
+		if time.Until(deadline) < d.Timeout || ctx.Err() != nil {
+			<-sem
+			skipped = append(skipped, c)
+			continue
+		}
+		made++
+		wg.Go(func() {
+			defer func() { <-sem }()
+			// The attempt and its record outlive a cancelled ctx (the
+			// broker gave up waiting): the row is leased and the receiver
+			// may have the message; recording it is cheaper than sending
+			// it twice.
+			actx := context.WithoutCancel(ctx)
+			if err := d.record(actx, c, d.attempt(actx, c)); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	d.release(ctx, skipped)
+	return made, errors.Join(errs...)
 }
 
 // run claims and makes attempts, Concurrency at a time, until nothing is
@@ -271,22 +352,9 @@ func (d *Dispatcher) run(ctx context.Context, deadline time.Time, take func(ctx 
 		if err != nil || len(batch) == 0 {
 			return n, err
 		}
-		errs := make([]error, len(batch))
-		var wg sync.WaitGroup
-		for i, c := range batch {
-			wg.Go(func() {
-				// The attempt and its record outlive a cancelled ctx (the
-				// broker gave up waiting): the row is leased and the
-				// receiver may have the message; recording it is cheaper
-				// than sending it twice.
-				actx := context.WithoutCancel(ctx)
-				res := d.attempt(actx, c)
-				errs[i] = d.record(actx, c, res)
-			})
-		}
-		wg.Wait()
-		n += len(batch)
-		if err := errors.Join(errs...); err != nil {
+		made, err := d.attemptAll(ctx, batch, deadline)
+		n += made
+		if err != nil {
 			return n, err
 		}
 	}
@@ -438,6 +506,9 @@ func describe(err error, timeout time.Duration) (msg, class string) {
 // longer the delivery's current one (its lease ran out and another process
 // took the next) is dropped.
 func (d *Dispatcher) record(ctx context.Context, c claim, r result) error {
+	if r.ok() {
+		return d.recordSuccess(ctx, c, r)
+	}
 	var (
 		dead     bool
 		disabled string
@@ -472,17 +543,6 @@ func (d *Dispatcher) record(ctx context.Context, c claim, r result) error {
 		if r.err != "" {
 			r.err = truncate(r.err, maxErrorLength)
 			lastErr = &r.err
-		}
-		if r.ok() {
-			tag, err := tx.Exec(ctx, `UPDATE webhook_deliveries SET state = 'succeeded', next_attempt_at = NULL, finished_at = $3,
-				last_status = $4, last_error = NULL, last_latency_ms = $5, updated_at = $3
-				WHERE id = $1 AND attempts = $2 AND state = 'pending'`, c.id, c.attempt, now, lastStatus, latency)
-			if err != nil || tag.RowsAffected() == 0 {
-				return nil, err
-			}
-			_, err = tx.Exec(ctx, `UPDATE webhook_endpoints SET failing_since = NULL, consecutive_dead = 0, last_success_at = $2 WHERE id = $1`,
-				c.endpointID, now)
-			return nil, err
 		}
 		gone := r.status == http.StatusGone
 		wait, more := d.Schedule.Next(c.attempt, nil)
@@ -551,8 +611,6 @@ func (d *Dispatcher) record(ctx context.Context, c claim, r result) error {
 		return fmt.Errorf("webhooks: record delivery %s attempt %d: %w", c.id, c.attempt, err)
 	}
 	switch {
-	case r.ok():
-		d.metrics.deliveries.WithLabelValues("succeeded").Inc()
 	case dead:
 		d.metrics.deliveries.WithLabelValues("dead").Inc()
 		slog.Warn("webhook delivery dead", "webhook_id", c.endpointID, "delivery_id", c.id, "event_type", c.eventType, "attempts", c.attempt, "last_error", r.err)
@@ -563,6 +621,28 @@ func (d *Dispatcher) record(ctx context.Context, c claim, r result) error {
 		d.metrics.disabled.WithLabelValues(disabled).Inc()
 		slog.Warn("webhook endpoint disabled", "webhook_id", c.endpointID, "reason", disabled)
 	}
+	return nil
+}
+
+// recordSuccess stores a success in one round trip (one implicit
+// transaction): the endpoint's row is written only when its health
+// changes (or its last success is a minute old), so a busy endpoint's
+// deliveries do not queue on its row, and never locked before the
+// delivery's, so it cannot deadlock with a deletion.
+func (d *Dispatcher) recordSuccess(ctx context.Context, c claim, r result) error {
+	now := d.now()
+	ms := int(r.latency.Milliseconds())
+	b := &pgx.Batch{}
+	b.Queue(`UPDATE webhook_endpoints SET failing_since = NULL, consecutive_dead = 0, last_success_at = $2::timestamptz
+		WHERE id = $1 AND (failing_since IS NOT NULL OR consecutive_dead <> 0 OR last_success_at IS NULL OR last_success_at < $2::timestamptz - interval '1 minute')`,
+		c.endpointID, now)
+	b.Queue(`UPDATE webhook_deliveries SET state = 'succeeded', next_attempt_at = NULL, finished_at = $3,
+		last_status = $4, last_error = NULL, last_latency_ms = $5, updated_at = $3
+		WHERE id = $1 AND attempts = $2 AND state = 'pending'`, c.id, c.attempt, now, r.status, ms)
+	if err := d.Pool.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("webhooks: record delivery %s attempt %d: %w", c.id, c.attempt, err)
+	}
+	d.metrics.deliveries.WithLabelValues("succeeded").Inc()
 	return nil
 }
 
