@@ -44,6 +44,10 @@ var knownMetrics = map[string]metricSource{
 	"skyflow_outbox_sweep_resends_total":    {from: "shared/outbox"},
 	// Skyflow, functions/dead-letters: the Broker's dead-letter sink.
 	"skyflow_dead_letters_total": {from: "functions/dead-letters"},
+	// Skyflow, shared/webhooks/metrics.go: notify-webhook.
+	"skyflow_webhook_deliveries_total":         {from: "shared/webhooks"},
+	"skyflow_webhook_endpoints_disabled_total": {from: "shared/webhooks"},
+	"skyflow_webhook_pending_deliveries":       {from: "shared/webhooks"},
 	// Skyflow, functions/gateway: announced names; checked against the
 	// source once the gateway exists (TestSkyflowMetricNamesExist).
 	"skyflow_gateway_requests_total":           {from: "functions/gateway", planned: true},
