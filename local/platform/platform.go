@@ -29,11 +29,13 @@ import (
 	"github.com/skyflow-oss/skyflow/local/deps"
 	"github.com/skyflow-oss/skyflow/local/devcert"
 	"github.com/skyflow-oss/skyflow/local/kafka"
+	"github.com/skyflow-oss/skyflow/local/mailbox"
 	"github.com/skyflow-oss/skyflow/local/manifest"
 	"github.com/skyflow-oss/skyflow/local/ping"
 	"github.com/skyflow-oss/skyflow/local/supervisor"
 	"github.com/skyflow-oss/skyflow/shared/crypto/kek"
 	"github.com/skyflow-oss/skyflow/shared/db/migrate"
+	"github.com/skyflow-oss/skyflow/shared/push"
 	"github.com/skyflow-oss/skyflow/shared/sender"
 )
 
@@ -91,6 +93,9 @@ type Platform struct {
 	senders               map[string]*sender.Signer // gateway, broker, ping
 	tlsAddr               string
 	adminKey              string
+	mailbox               *mailbox.Mailbox // the local mail relay (notifications.go)
+	mailCA                string
+	vapid                 *push.VAPID
 	stopRun               context.CancelFunc
 	stopPing              context.CancelFunc
 	pingDone              chan struct{}
@@ -251,6 +256,17 @@ func (p *Platform) startFunctions(ctx context.Context) error {
 		return fmt.Errorf("the development TLS certificate: %w", err)
 	}
 	env["SKYFLOW_TLS_ADDR"], env["SKYFLOW_TLS_CERT_FILE"], env["SKYFLOW_TLS_KEY_FILE"] = p.tlsAddr, cert, key
+	// Notifications: the local mailbox stands for the mail relay, a VAPID
+	// key pair made once signs pushes, and links point at the gateway.
+	if err := p.startMailbox(cert, key); err != nil {
+		return err
+	}
+	if p.vapid, err = ensureVAPID(filepath.Join(p.cfg.DevDir, VAPIDFile)); err != nil {
+		return fmt.Errorf("the VAPID key pair: %w", err)
+	}
+	if err := p.settlePublicAddr(); err != nil {
+		return err
+	}
 	// The developer's settings win over the manifests' cluster values: an
 	// OTLP endpoint is the developer's collector, or none (empty disables).
 	for _, k := range []string{"LOG_LEVEL", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "SKYFLOW_PREVIOUS_MASTER_KEY_FILES"} {
@@ -264,6 +280,8 @@ func (p *Platform) startFunctions(ctx context.Context) error {
 			return err
 		}
 		env["SKYFLOW_MASTER_KEY_FILE"] = keyFile
+		// Each vault's own key (crypto-shredding) as a file beside it.
+		env["SKYFLOW_VAULT_KEYS_DIR"] = filepath.Join(p.cfg.DevDir, "vault-keys")
 	}
 	for k, v := range p.cfg.FunctionEnv {
 		env[k] = v
@@ -287,11 +305,14 @@ func (p *Platform) startFunctions(ctx context.Context) error {
 
 // secrets are the local values of the Secrets the manifests refer to.
 func (p *Platform) secrets() map[string]map[string]string {
+	smtp, vapid := p.notificationSecrets()
 	return map[string]map[string]string{
 		"Secret/skyflow-postgres": {"url": p.databaseURL},
 		"Secret/skyflow-redis":    {"url": p.redisURL},
 		// Only the gateway's manifest names its signing key.
 		"Secret/skyflow-gateway": {"sender-key": p.senders[sender.Gateway].Seed()},
+		"Secret/skyflow-smtp":    smtp,
+		"Secret/skyflow-vapid":   vapid,
 		// No Vault unless the developer names one (VAULT_ADDR): then the
 		// local master key under .dev/ is the key-encryption key.
 		"ConfigMap/skyflow-config": {
@@ -305,6 +326,10 @@ func (p *Platform) secrets() map[string]map[string]string {
 
 			// Webhooks may deliver to receivers on this machine.
 			"webhook-allowed-networks": "127.0.0.0/8,::1/128",
+
+			// Links in emails point at the local gateway.
+			"public-url":            p.publicURL(),
+			"push-allowed-networks": "",
 		},
 	}
 }

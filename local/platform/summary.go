@@ -25,6 +25,10 @@ func (p *Platform) WriteSummary(w io.Writer) {
 	fmt.Fprintf(tw, "  Gateway\t%s  (HTTPS: %s, development certificate in %s)\n", gateway,
 		strings.Replace(p.GatewayTLSURL(), "127.0.0.1", "localhost", 1), filepath.Join(p.cfg.DevDir, "tls"))
 	fmt.Fprintf(tw, "  Administrator\tAPI key in %s: curl -H \"Authorization: Bearer $(cat %[1]s)\" …\n", filepath.Join(p.cfg.DevDir, AdminKeyFile))
+	if p.mailbox != nil {
+		fmt.Fprintf(tw, "  Mail\tevery email the platform sends lands in %s (one .eml file each); SMTP on %s (STARTTLS, AUTH)\n",
+			p.mailbox.Dir(), p.mailbox.Addr())
+	}
 	fmt.Fprintln(tw, "\n  Functions\tstate\tscale\taddress")
 	for _, s := range p.Status() {
 		fmt.Fprintf(tw, "    %s\t%s\t%s\t%s\n", s.Name, s.State, scale(s.MinScale), s.URL)

@@ -65,32 +65,40 @@ func TestCheckRefusesBadSubscriptions(t *testing.T) {
 	raw, _ := base64.RawURLEncoding.DecodeString(p256dh)
 	offCurve := append([]byte{4}, make([]byte, 64)...)
 	past := float64(time.Now().Add(-time.Minute).UnixMilli())
-	std := base64.StdEncoding.EncodeToString(raw)
+	std := "+" + p256dh[1:] // the standard alphabet, not base64url
 	for name, r := range map[string]push.SubscribeRequest{
-		"no endpoint":                request("", p256dh, auth),
-		"http endpoint":              request("http://fcm.googleapis.com/fcm/send/x", p256dh, auth),
-		"relative endpoint":          request("/fcm/send/x", p256dh, auth),
-		"user information":           request("https://u:p@fcm.googleapis.com/x", p256dh, auth),
-		"loopback":                   request("https://127.0.0.1/x", p256dh, auth),
-		"loopback v6":                request("https://[::1]:8443/x", p256dh, auth),
-		"localhost":                  request("https://localhost/x", p256dh, auth),
-		"private":                    request("https://10.1.2.3/x", p256dh, auth),
-		"private 192.168":            request("https://192.168.1.1/x", p256dh, auth),
-		"link-local (metadata)":      request("https://169.254.169.254/latest/meta-data", p256dh, auth),
-		"unique local v6":            request("https://[fd00::1]/x", p256dh, auth),
-		"v4-mapped loopback":         request("https://[::ffff:127.0.0.1]/x", p256dh, auth),
-		"unspecified":                request("https://0.0.0.0/x", p256dh, auth),
-		"CGNAT":                      request("https://100.64.0.1/x", p256dh, auth),
-		"numeric host":               request("https://2130706433/x", p256dh, auth),
-		"too long":                   request("https://fcm.googleapis.com/"+strings.Repeat("a", 2048), p256dh, auth),
-		"p256dh of 64 bytes":         request("https://fcm.googleapis.com/x", base64.RawURLEncoding.EncodeToString(raw[:64]), auth),
-		"p256dh off the curve":       request("https://fcm.googleapis.com/x", base64.RawURLEncoding.EncodeToString(offCurve), auth),
-		"p256dh in standard base64":  request("https://fcm.googleapis.com/x", std, auth),
-		"no p256dh":                  request("https://fcm.googleapis.com/x", "", auth),
-		"auth of 15 bytes":           request("https://fcm.googleapis.com/x", p256dh, base64.RawURLEncoding.EncodeToString(make([]byte, 15))),
-		"auth not base64url":         request("https://fcm.googleapis.com/x", p256dh, "not base64!"),
-		"expired":                    func() push.SubscribeRequest { r := request("https://fcm.googleapis.com/x", p256dh, auth); r.ExpirationTime = &past; return r }(),
-		"device name with a newline": func() push.SubscribeRequest { r := request("https://fcm.googleapis.com/x", p256dh, auth); r.DeviceName = "a\nb"; return r }(),
+		"no endpoint":               request("", p256dh, auth),
+		"http endpoint":             request("http://fcm.googleapis.com/fcm/send/x", p256dh, auth),
+		"relative endpoint":         request("/fcm/send/x", p256dh, auth),
+		"user information":          request("https://u:p@fcm.googleapis.com/x", p256dh, auth),
+		"loopback":                  request("https://127.0.0.1/x", p256dh, auth),
+		"loopback v6":               request("https://[::1]:8443/x", p256dh, auth),
+		"localhost":                 request("https://localhost/x", p256dh, auth),
+		"private":                   request("https://10.1.2.3/x", p256dh, auth),
+		"private 192.168":           request("https://192.168.1.1/x", p256dh, auth),
+		"link-local (metadata)":     request("https://169.254.169.254/latest/meta-data", p256dh, auth),
+		"unique local v6":           request("https://[fd00::1]/x", p256dh, auth),
+		"v4-mapped loopback":        request("https://[::ffff:127.0.0.1]/x", p256dh, auth),
+		"unspecified":               request("https://0.0.0.0/x", p256dh, auth),
+		"CGNAT":                     request("https://100.64.0.1/x", p256dh, auth),
+		"numeric host":              request("https://2130706433/x", p256dh, auth),
+		"too long":                  request("https://fcm.googleapis.com/"+strings.Repeat("a", 2048), p256dh, auth),
+		"p256dh of 64 bytes":        request("https://fcm.googleapis.com/x", base64.RawURLEncoding.EncodeToString(raw[:64]), auth),
+		"p256dh off the curve":      request("https://fcm.googleapis.com/x", base64.RawURLEncoding.EncodeToString(offCurve), auth),
+		"p256dh in standard base64": request("https://fcm.googleapis.com/x", std, auth),
+		"no p256dh":                 request("https://fcm.googleapis.com/x", "", auth),
+		"auth of 15 bytes":          request("https://fcm.googleapis.com/x", p256dh, base64.RawURLEncoding.EncodeToString(make([]byte, 15))),
+		"auth not base64url":        request("https://fcm.googleapis.com/x", p256dh, "not base64!"),
+		"expired": func() push.SubscribeRequest {
+			r := request("https://fcm.googleapis.com/x", p256dh, auth)
+			r.ExpirationTime = &past
+			return r
+		}(),
+		"device name with a newline": func() push.SubscribeRequest {
+			r := request("https://fcm.googleapis.com/x", p256dh, auth)
+			r.DeviceName = "a\nb"
+			return r
+		}(),
 	} {
 		_, err := r.Check(nil, time.Now())
 		if status(err) != 400 {

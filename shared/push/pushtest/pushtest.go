@@ -49,17 +49,13 @@ type Service struct {
 	// CAFile is its certificate (PEM): what notify-push must trust
 	// (SKYFLOW_PUSH_CA_FILE).
 	CAFile string
-	// VAPIDKey, when set (base64url), is the only application server key
-	// pushes may be signed with, as a browser subscribed with it as
-	// applicationServerKey would require.
-	VAPIDKey string
+	srv    *httptest.Server
 
-	srv *httptest.Server
-
-	mu     sync.Mutex
-	subs   map[string]*Subscription
-	pushes []Push
-	notify chan struct{}
+	mu       sync.Mutex
+	vapidKey string
+	subs     map[string]*Subscription
+	pushes   []Push
+	notify   chan struct{}
 }
 
 // Subscription is one browser's subscription.
@@ -87,10 +83,13 @@ type Push struct {
 	Err          error
 }
 
-// Start runs a fake push service until the test ends.
+// Start runs a fake push service until the test ends. vapidKey, when not
+// empty (base64url), is the only application server key pushes may be
+// signed with, as a browser that subscribed with it as its
+// applicationServerKey requires; SetVAPIDKey sets it later.
 func Start(t testing.TB, vapidKey string) *Service {
 	t.Helper()
-	s := &Service{VAPIDKey: vapidKey, subs: map[string]*Subscription{}, notify: make(chan struct{}, 1)}
+	s := &Service{vapidKey: vapidKey, subs: map[string]*Subscription{}, notify: make(chan struct{}, 1)}
 	s.srv = httptest.NewTLSServer(http.HandlerFunc(s.serve))
 	t.Cleanup(s.srv.Close)
 	s.URL = s.srv.URL
@@ -99,6 +98,13 @@ func Start(t testing.TB, vapidKey string) *Service {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// SetVAPIDKey sets the application server key pushes must be signed with.
+func (s *Service) SetVAPIDKey(key string) {
+	s.mu.Lock()
+	s.vapidKey = key
+	s.mu.Unlock()
 }
 
 // Subscribe makes a subscription as a browser would.
@@ -241,7 +247,10 @@ func (s *Service) checkVAPID(header string) (map[string]any, error) {
 	if err != nil {
 		return nil, errors.New("k= is not base64url")
 	}
-	if s.VAPIDKey != "" && params["k"] != s.VAPIDKey {
+	s.mu.Lock()
+	want := s.vapidKey
+	s.mu.Unlock()
+	if want != "" && params["k"] != want {
 		return nil, errors.New("k= is not the applicationServerKey the subscription was made with")
 	}
 	pub, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), keyBytes)
