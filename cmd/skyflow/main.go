@@ -29,6 +29,8 @@ commands:
                           key-encryption key (a KEK rotation; records untouched)
   sender-key [NAME]       print a new signing key for a sender (default gateway) and
                           the public half that functions trust (SKYFLOW_TRUSTED_SENDERS)
+  vapid-keys SUBJECT      print a new Web Push VAPID key pair as the command that makes
+                          Secret skyflow-vapid (SUBJECT: mailto:ops@example.com)
 
 Run 'skyflow <command> -h' for a command's flags.
 `
@@ -56,6 +58,8 @@ func main() {
 		err = runKEK(ctx, args)
 	case "sender-key":
 		err = runSenderKey(args)
+	case "vapid-keys":
+		err = runVAPIDKeys(args)
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 	default:
