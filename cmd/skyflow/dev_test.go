@@ -49,8 +49,8 @@ func TestDevPrintsTheSummaryAndStopsOnInterrupt(t *testing.T) {
 	case out = <-summary:
 	// The first start builds every function: minutes on a cold build
 	// cache while the rest of the test suite compiles beside it.
-	case <-time.After(8 * time.Minute):
-		t.Fatalf("no summary within 8 minutes; stderr:\n%s", stderr.String())
+	case <-time.After(15 * time.Minute):
+		t.Fatalf("no summary within 15 minutes; stderr:\n%s", stderr.String())
 	}
 	for _, want := range []string{"Skyflow is running", "outbox-sweep", "knative-broker-skyflow-default", "PostgreSQL", "external (DATABASE_URL)", "Kafka"} {
 		if !strings.Contains(out, want) {
