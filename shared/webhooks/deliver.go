@@ -22,6 +22,7 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/skyflow-oss/skyflow/shared/safehttp"
 )
@@ -74,8 +75,9 @@ type Dispatcher struct {
 	Client    *http.Client
 	Now       func() time.Time
 
-	metrics *metrics
-	secrets secretCache
+	metrics    *metrics
+	secrets    secretCache
+	clientOnce sync.Once
 }
 
 // NewDispatcher returns a dispatcher on b with the defaults, registering
@@ -93,11 +95,14 @@ func NewDispatcher(b *Backend, source string) (*Dispatcher, error) {
 }
 
 // client is the dispatcher's HTTP client: the policy's (no redirects, no
-// proxy, every dialled address checked).
+// proxy, every dialled address checked), made once, whichever of the
+// concurrent attempts asks first.
 func (d *Dispatcher) client() *http.Client {
-	if d.Client == nil {
-		d.Client = d.Policy.Client(d.Timeout)
-	}
+	d.clientOnce.Do(func() {
+		if d.Client == nil {
+			d.Client = d.Policy.Client(d.Timeout)
+		}
+	})
 	return d.Client
 }
 
@@ -142,8 +147,12 @@ func (d *Dispatcher) Dispatch(ctx context.Context, e event.Event) (Dispatched, e
 	}
 	// New deliveries are made claimed for their first attempt (attempts 1,
 	// leased), which saves a claim's commit on every event; a redelivered
-	// event's rows exist already and make none.
-	rows, err := d.Pool.Query(ctx, `
+	// event's rows exist already and make none. The commit does not wait
+	// for the disk (see asyncCommit): the attempt's record that follows a
+	// failure does, and flushes this one with it.
+	var claims []claim
+	err = asyncCommit(ctx, d.Pool, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `
 		WITH ins AS (
 			INSERT INTO webhook_deliveries (id, endpoint_id, event_source, event_id, event_type, message_id, payload,
 				attempts, next_attempt_at, last_attempt_at, created_at, updated_at)
@@ -153,11 +162,13 @@ func (d *Dispatcher) Dispatch(ctx context.Context, e event.Event) (Dispatched, e
 			ON CONFLICT (endpoint_id, event_source, event_id) DO NOTHING
 			RETURNING *)
 		SELECT `+claimColumns+` FROM ins d JOIN webhook_endpoints w ON w.id = d.endpoint_id`,
-		ids, targets, e.Source(), e.ID(), e.Type(), payload, now, msgIDs, now.Add(d.lease()))
-	if err != nil {
-		return out, fmt.Errorf("webhooks: record deliveries of %s: %w", e.ID(), err)
-	}
-	claims, err := scanClaims(rows)
+			ids, targets, e.Source(), e.ID(), e.Type(), payload, now, msgIDs, now.Add(d.lease()))
+		if err != nil {
+			return err
+		}
+		claims, err = scanClaims(rows)
+		return err
+	})
 	if err != nil {
 		return out, fmt.Errorf("webhooks: record deliveries of %s: %w", e.ID(), err)
 	}
@@ -624,26 +635,48 @@ func (d *Dispatcher) record(ctx context.Context, c claim, r result) error {
 	return nil
 }
 
-// recordSuccess stores a success in one round trip (one implicit
-// transaction): the endpoint's row is written only when its health
-// changes (or its last success is a minute old), so a busy endpoint's
-// deliveries do not queue on its row, and never locked before the
-// delivery's, so it cannot deadlock with a deletion.
+// recordSuccess stores a success in one round trip, without waiting for
+// the disk (see asyncCommit): the endpoint's row is written only when its
+// health changes (or its last success is a minute old), so a busy
+// endpoint's deliveries do not queue on its row, and never locked before
+// the delivery's, so it cannot deadlock with a deletion.
 func (d *Dispatcher) recordSuccess(ctx context.Context, c claim, r result) error {
 	now := d.now()
 	ms := int(r.latency.Milliseconds())
 	b := &pgx.Batch{}
+	b.Queue(`BEGIN`)
+	b.Queue(`SET LOCAL synchronous_commit = off`)
 	b.Queue(`UPDATE webhook_endpoints SET failing_since = NULL, consecutive_dead = 0, last_success_at = $2::timestamptz
 		WHERE id = $1 AND (failing_since IS NOT NULL OR consecutive_dead <> 0 OR last_success_at IS NULL OR last_success_at < $2::timestamptz - interval '1 minute')`,
 		c.endpointID, now)
 	b.Queue(`UPDATE webhook_deliveries SET state = 'succeeded', next_attempt_at = NULL, finished_at = $3,
 		last_status = $4, last_error = NULL, last_latency_ms = $5, updated_at = $3
 		WHERE id = $1 AND attempts = $2 AND state = 'pending'`, c.id, c.attempt, now, r.status, ms)
+	b.Queue(`COMMIT`)
 	if err := d.Pool.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("webhooks: record delivery %s attempt %d: %w", c.id, c.attempt, err)
 	}
 	d.metrics.deliveries.WithLabelValues("succeeded").Inc()
 	return nil
+}
+
+// asyncCommit runs fn in a transaction whose commit does not wait for
+// PostgreSQL to flush it (synchronous_commit off; the WAL writer flushes
+// within a fraction of a second). Only a crash of PostgreSQL itself in
+// that window loses such a commit, and what the dispatcher commits this
+// way is safe to lose, as the outbox's send marks are: a new delivery row
+// whose first attempt succeeded (the receiver has the message; the log
+// misses it) and a success (the delivery is sent again after its lease
+// and the receiver drops it by webhook-id). A failure's record, which
+// holds the retry, and the dead-letter and disabled events wait for the
+// disk as usual, and flush every earlier commit with them.
+func asyncCommit(ctx context.Context, pool *pgxpool.Pool, fn func(tx pgx.Tx) error) error {
+	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
+			return err
+		}
+		return fn(tx)
+	})
 }
 
 // Swept says what a sweep did.
