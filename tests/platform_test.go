@@ -93,7 +93,7 @@ func startPlatform(t testing.TB, o options) *testPlatform {
 	}
 	// The first platform of the process builds every function: minutes on
 	// a cold build cache while other test packages compile beside it.
-	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	p, err := platform.Start(ctx, cfg)
 	if err != nil {
