@@ -11,6 +11,7 @@ import (
 	"net/mail"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -343,8 +344,9 @@ func TestRelayDownIsRetriedAndSendsOnce(t *testing.T) {
 }
 
 func TestRefusalsForGoodAreDroppedAndForNowRetried(t *testing.T) {
-	var code int
+	var answer atomic.Int32 // what the relay answers RCPT TO (0: accepted)
 	fx := setup(t, mailbox.Config{Rcpt: func(to string) error {
+		code := int(answer.Load())
 		if code == 0 {
 			return nil
 		}
@@ -356,23 +358,23 @@ func TestRefusalsForGoodAreDroppedAndForNowRetried(t *testing.T) {
 	before := testutil.ToFloat64(rejected)
 
 	// 450: for now. Retried, then sent once the relay takes it.
-	code = 450
+	answer.Store(450)
 	e := lockedEvent(userID)
 	if err := fx.handle(e); err == nil {
 		t.Fatal("a 450 was not retried")
 	} else if strings.Contains(err.Error(), "ada@example.com") {
 		t.Fatalf("the error names the address: %v", err)
 	}
-	code = 0
+	answer.Store(0)
 	fx.mustHandle(e)
 	if n := len(fx.inbox(fx.mb)); n != 1 {
 		t.Fatalf("%d emails after the retry, want 1", n)
 	}
 	// 550: for good. Dropped (the event succeeds) and not tried again.
-	code = 550
+	answer.Store(550)
 	e = lockedEvent(userID)
 	fx.mustHandle(e)
-	code = 0
+	answer.Store(0)
 	fx.mustHandle(e)
 	if n := len(fx.inbox(fx.mb)); n != 1 {
 		t.Fatalf("a refused email was sent on redelivery: %d emails", n)
