@@ -34,6 +34,17 @@ var wantPolicy = map[string][]string{
 	"transit/keys/" + kek:    {"read"},
 }
 
+// vaultKey is the glob of the vaults' own keys (crypto-shredding): the
+// only glob allowed, and only on these paths with these capabilities.
+const vaultKey = kek + "-vault-*"
+
+var wantVaultKeyPolicy = map[string][]string{
+	"transit/encrypt/" + vaultKey:          {"create", "update"}, // upsert: made on first use
+	"transit/decrypt/" + vaultKey:          {"update"},
+	"transit/keys/" + vaultKey + "/config": {"update"}, // deletion_allowed, before the delete
+	"transit/keys/" + vaultKey:             {"delete"},
+}
+
 // vaultCapabilities are the capabilities Vault's ACL parser accepts.
 var vaultCapabilities = []string{"create", "read", "update", "patch", "delete", "list", "sudo", "deny", "subscribe", "recover"}
 
@@ -94,7 +105,24 @@ func TestPolicy(t *testing.T) {
 	}
 	rules := parsePolicy(t, src)
 
-	// General limits, whatever the exact list.
+	// The vaults' own keys: exactly these rules, checked apart.
+	for path, caps := range rules {
+		if want, ok := wantVaultKeyPolicy[path]; ok {
+			if !slices.Equal(caps, want) {
+				t.Errorf("path %q: capabilities %v, want %v", path, caps, want)
+			}
+			delete(rules, path)
+		} else if strings.Contains(path, vaultKey) {
+			t.Errorf("path %q: a vault key path not in the expected list", path)
+		}
+	}
+	for path := range wantVaultKeyPolicy {
+		if _, ok := parsePolicy(t, src)[path]; !ok {
+			t.Errorf("path %q is missing: deleting a vault could not destroy its key", path)
+		}
+	}
+
+	// General limits on the KEK's rules, whatever the exact list.
 	for path, caps := range rules {
 		if !strings.HasPrefix(path, "transit/") {
 			t.Errorf("path %q: only the Transit mount is allowed", path)
