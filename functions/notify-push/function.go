@@ -40,6 +40,7 @@ import (
 	"github.com/skyflow-oss/skyflow/shared/db"
 	"github.com/skyflow-oss/skyflow/shared/notify"
 	"github.com/skyflow-oss/skyflow/shared/push"
+	"github.com/skyflow-oss/skyflow/shared/safehttp"
 	"github.com/skyflow-oss/skyflow/shared/sender"
 )
 
@@ -70,9 +71,9 @@ func New() *Function { return &Function{now: time.Now} }
 func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
 	env := config.FromMap(cfg)
 	v, errs := push.VAPIDFromEnv(env)
-	allowed, err := push.ParseNetworks(env.String("SKYFLOW_PUSH_ALLOWED_NETWORKS", ""))
+	policy, err := safehttp.ParseNetworks(env.String(push.AllowedNetworksEnv, ""))
 	if err != nil {
-		errs = append(errs, errors.New("SKYFLOW_PUSH_ALLOWED_NETWORKS: "+err.Error()))
+		errs = append(errs, errors.New(push.AllowedNetworksEnv+": "+err.Error()))
 	}
 	roots, err := rootsWith(env.String("SKYFLOW_PUSH_CA_FILE", ""))
 	if err != nil {
@@ -91,7 +92,10 @@ func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
 		return err
 	}
 	f.Pool, f.store, f.vapid, f.metrics = pool, &push.Store{Pool: pool}, v, m
-	f.client = allowed.Client(roots, pushTimeout)
+	// The policy's client (its dialer checks every address; no proxy, no
+	// redirects), trusting SKYFLOW_PUSH_CA_FILE's roots as well when set.
+	f.client = policy.Client(pushTimeout)
+	f.client.Transport.(*http.Transport).TLSClientConfig.RootCAs = roots
 	if f.now == nil {
 		f.now = time.Now
 	}
@@ -235,7 +239,7 @@ func (f *Function) send(ctx context.Context, n *notify.Notice, user uuid.UUID, t
 		Urgency:         webpush.Urgency(n.Urgency),
 	})
 	if err != nil {
-		if push.IsRefusedAddress(err) {
+		if errors.Is(err, safehttp.ErrRefused) {
 			// Its host now resolves to an address Skyflow does not call.
 			f.metrics.Failed(n, "rejected")
 			log.WarnContext(ctx, "push not sent: the endpoint's address is not public; dropped")

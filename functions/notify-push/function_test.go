@@ -18,6 +18,7 @@ import (
 	"github.com/skyflow-oss/skyflow/shared/push"
 	"github.com/skyflow-oss/skyflow/shared/push/pushtest"
 	"github.com/skyflow-oss/skyflow/shared/request"
+	"github.com/skyflow-oss/skyflow/shared/safehttp"
 	"github.com/skyflow-oss/skyflow/shared/sender"
 )
 
@@ -75,7 +76,7 @@ func (fx *fixture) subscribe() *pushtest.Subscription {
 	raw, _ := json.Marshal(sub.JSON())
 	var req push.SubscribeRequest
 	json.Unmarshal(raw, &req)
-	allowed, _ := push.ParseNetworks("127.0.0.0/8")
+	allowed, _ := safehttp.ParseNetworks("127.0.0.0/8")
 	ns, err := req.Check(allowed, time.Now())
 	if err != nil {
 		fx.t.Fatal(err)

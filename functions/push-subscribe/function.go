@@ -50,7 +50,7 @@ func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 	if err := request.Decode(e, &req); err != nil {
 		return nil, err
 	}
-	sub, err := req.Check(f.Allowed, time.Now())
+	sub, err := req.Check(f.Policy, time.Now())
 	if err != nil {
 		return nil, err
 	}

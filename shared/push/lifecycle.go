@@ -6,6 +6,7 @@ import (
 
 	"github.com/skyflow-oss/skyflow/shared/config"
 	"github.com/skyflow-oss/skyflow/shared/db"
+	"github.com/skyflow-oss/skyflow/shared/safehttp"
 )
 
 // Lifecycle is the start and end of a push-* function. Embed it: Start
@@ -13,16 +14,16 @@ import (
 // opens the database lazily; Ready and Stop come with db.Lifecycle.
 type Lifecycle struct {
 	db.Lifecycle
-	Store   *Store
-	Allowed Networks
+	Store  *Store
+	Policy *safehttp.Policy // the push endpoints' address policy
 }
 
 // Start connects.
 func (l *Lifecycle) Start(ctx context.Context, cfg map[string]string) error {
 	env := config.FromMap(cfg)
-	allowed, netErr := ParseNetworks(env.String("SKYFLOW_PUSH_ALLOWED_NETWORKS", ""))
+	policy, netErr := safehttp.ParseNetworks(env.String(AllowedNetworksEnv, ""))
 	if netErr != nil {
-		netErr = errors.New("configuration: SKYFLOW_PUSH_ALLOWED_NETWORKS: " + netErr.Error())
+		netErr = errors.New("configuration: " + AllowedNetworksEnv + ": " + netErr.Error())
 	}
 	pool, err := db.OpenFromEnv(ctx, env)
 	if err = errors.Join(err, netErr); err != nil {
@@ -31,6 +32,6 @@ func (l *Lifecycle) Start(ctx context.Context, cfg map[string]string) error {
 		}
 		return err
 	}
-	l.Pool, l.Store, l.Allowed = pool, &Store{Pool: pool}, allowed
+	l.Pool, l.Store, l.Policy = pool, &Store{Pool: pool}, policy
 	return nil
 }

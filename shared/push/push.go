@@ -1,8 +1,9 @@
 // Package push is Skyflow's Web Push: users' browser and device
 // subscriptions (the push-subscribe, push-list and push-unsubscribe
 // functions), the VAPID keys the platform signs with (push-vapid-key
-// publishes the public one), and the guard that keeps push endpoints on
-// the public Internet. notify-push sends with it.
+// publishes the public one). notify-push sends with it. Push endpoints are
+// kept on the public Internet by shared/safehttp's policy, the one webhooks
+// use (SKYFLOW_PUSH_ALLOWED_NETWORKS is its list of allowed networks).
 //
 // A subscription is what a browser's PushManager.subscribe() returns,
 // as PushSubscription.toJSON() gives it:
@@ -18,7 +19,7 @@ package push
 import (
 	"crypto/ecdh"
 	"encoding/base64"
-	"net/netip"
+	"errors"
 	"net/url"
 	"strings"
 	"time"
@@ -29,7 +30,12 @@ import (
 
 	"github.com/skyflow-oss/skyflow/shared/apierr"
 	"github.com/skyflow-oss/skyflow/shared/request"
+	"github.com/skyflow-oss/skyflow/shared/safehttp"
 )
+
+// AllowedNetworksEnv names the non-public networks push services may be
+// in (safehttp.ParseNetworks; default none).
+const AllowedNetworksEnv = "SKYFLOW_PUSH_ALLOWED_NETWORKS"
 
 // Limits.
 const (
@@ -91,11 +97,12 @@ func decodeKey(s string) ([]byte, bool) {
 	return b, err == nil
 }
 
-// Check validates a request strictly. Messages say what is wrong and
-// never repeat the endpoint or a key.
-func (r SubscribeRequest) Check(allowed Networks, now time.Time) (*NewSubscription, error) {
+// Check validates a request strictly, the endpoint's host against policy
+// (nil: public addresses only). Messages say what is wrong and never
+// repeat the endpoint or a key.
+func (r SubscribeRequest) Check(policy *safehttp.Policy, now time.Time) (*NewSubscription, error) {
 	s := &NewSubscription{}
-	if err := checkEndpoint(r.Endpoint, allowed); err != nil {
+	if err := checkEndpoint(r.Endpoint, policy); err != nil {
 		return nil, err
 	}
 	s.Endpoint = r.Endpoint
@@ -127,9 +134,10 @@ func (r SubscribeRequest) Check(allowed Networks, now time.Time) (*NewSubscripti
 }
 
 // checkEndpoint: an absolute https URL of a push service, no user
-// information or fragment, whose host is a name or a public address (or
-// one in the allowed networks).
-func checkEndpoint(raw string, allowed Networks) error {
+// information or fragment, whose host the policy takes without a DNS
+// lookup: the endpoint comes from the browser's push service, and a name
+// is checked where it matters, on the address dialled at every push.
+func checkEndpoint(raw string, policy *safehttp.Policy) error {
 	if raw == "" {
 		return apierr.InvalidArgument("endpoint is required: the PushSubscription's endpoint URL")
 	}
@@ -145,19 +153,14 @@ func checkEndpoint(raw string, allowed Networks) error {
 	case u.User != nil || u.Fragment != "":
 		return apierr.InvalidArgument("endpoint must not carry user information or a fragment")
 	}
-	host := strings.ToLower(strings.TrimSuffix(u.Hostname(), "."))
-	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
-		host = "127.0.0.1"
-	}
-	if a, err := netip.ParseAddr(host); err == nil {
-		if !allowed.Allows(a) {
-			return apierr.InvalidArgument("endpoint must be a push service on the public Internet: its host is a loopback, private, link-local or reserved address")
+	if err := policy.CheckHostNoLookup(u.Hostname()); err != nil {
+		// The host is the push service's, which the API shows anyway; the
+		// rest of the endpoint is not repeated.
+		var re *safehttp.RefusedError
+		if errors.As(err, &re) {
+			return apierr.InvalidArgument("endpoint must be a push service on the public Internet: its host %s is %s (an operator can allow a network with %s)", re.Host, re.Reason, AllowedNetworksEnv)
 		}
-		return nil
-	}
-	labels := strings.Split(host, ".")
-	if last := labels[len(labels)-1]; strings.Trim(last, "0123456789") == "" || strings.HasPrefix(last, "0x") {
-		return apierr.InvalidArgument("endpoint's host is neither a host name nor an IP address")
+		return apierr.InvalidArgument("endpoint's host is refused")
 	}
 	return nil
 }

@@ -1,14 +1,19 @@
 // Package safehttp makes outbound HTTP requests to addresses that someone
 // outside the platform chose (webhook endpoints) without letting them reach
-// inside it (SSRF). A [Policy] refuses loopback, link-local (the cloud
+// inside it (SSRF): webhook endpoints and Web Push endpoints share it, so
+// there is one address policy to keep right. A [Policy] refuses loopback, link-local (the cloud
 // metadata service 169.254.169.254 among them), private, shared (CGNAT),
 // unspecified, multicast, broadcast and reserved addresses, in IPv4, IPv6
 // and the IPv6 forms that carry an IPv4 address (IPv4-mapped,
-// IPv4-compatible, NAT64, 6to4), and the metadata service's names, unless
-// the deployment allows a network explicitly (SKYFLOW_WEBHOOK_ALLOWED_NETWORKS).
+// IPv4-compatible, NAT64, 6to4), the metadata service's names, localhost
+// names and numeric host forms that resolvers read as IPv4 addresses, unless
+// the deployment allows a network explicitly (SKYFLOW_WEBHOOK_ALLOWED_NETWORKS,
+// SKYFLOW_PUSH_ALLOWED_NETWORKS).
 //
-// The check runs twice: when a URL is accepted (the host is resolved and
-// every address it resolves to must be allowed), and at every connection,
+// The check runs twice: when a URL is accepted ([Policy.CheckHost]: the
+// host is resolved and every address it resolves to must be allowed; or
+// [Policy.CheckHostNoLookup] where accepting must not wait on DNS), and at
+// every connection,
 // on the address actually dialled ([Policy.Control] on the net.Dialer), so a
 // name that resolves elsewhere by the time of the request (DNS rebinding)
 // cannot get through. The [Policy.Client] follows no redirects and uses no
@@ -27,6 +32,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode"
 )
 
 // ErrRefused is wrapped by every error for an address or name the policy
@@ -74,6 +80,10 @@ var blocked = func() []struct {
 		{"100::/64", "a discard-only address"},
 		{"2001::/32", "a Teredo tunnel address"},
 		{"2001:db8::/32", "a documentation address"},
+		// Local-use NAT64 (RFC 8215): the operator's prefix length (/48 to
+		// /96) decides where the IPv4 address sits, so it cannot be read
+		// out reliably; refuse the whole range rather than guess.
+		{"64:ff9b:1::/48", "a local-use NAT64 address"},
 		{"fc00::/7", "a private (unique local) address"},
 		{"fe80::/10", "a link-local address"},
 		{"fec0::/10", "a site-local address"},
@@ -98,22 +108,25 @@ var metadataNames = []string{
 	"metadata.tencentyun.com", "100-100-100-200.metadata",
 }
 
-// Policy decides which addresses outbound requests may reach.
+// loopbackAddrs are what a localhost name is checked as: RFC 6761 makes
+// "localhost" and every name under it loopback whatever DNS says, and
+// both families must be allowed, as both may be dialled.
+var loopbackAddrs = []netip.Addr{netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("::1")}
+
+// Policy decides which addresses outbound requests may reach. The nil
+// Policy allows no network beyond the public ones.
 type Policy struct {
 	allowed []netip.Prefix
 }
 
-// ParseNetworks reads a comma-separated list of CIDR prefixes (or single
-// addresses) that are allowed even though they would be refused, such as
-// "127.0.0.0/8,::1/128" for a developer's machine or "10.20.0.0/16" for an
-// internal receiver. Empty allows nothing more.
+// ParseNetworks reads a list of CIDR prefixes (or single addresses),
+// separated by commas or white space, that are allowed even though they
+// would be refused, such as "127.0.0.0/8,::1/128" for a developer's machine
+// or "10.20.0.0/16" for an internal receiver. Empty allows nothing more.
 func ParseNetworks(s string) (*Policy, error) {
 	p := &Policy{}
-	for _, item := range strings.Split(s, ",") {
-		item = strings.TrimSpace(item)
-		if item == "" {
-			continue
-		}
+	// Commas or spaces: SKYFLOW_PUSH_ALLOWED_NETWORKS has always taken both.
+	for _, item := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || unicode.IsSpace(r) }) {
 		prefix, err := netip.ParsePrefix(item)
 		if err != nil {
 			addr, aerr := netip.ParseAddr(item)
@@ -128,7 +141,15 @@ func ParseNetworks(s string) (*Policy, error) {
 }
 
 // Allowed lists the explicitly allowed networks.
-func (p *Policy) Allowed() []netip.Prefix { return append([]netip.Prefix(nil), p.allowed...) }
+func (p *Policy) Allowed() []netip.Prefix { return append([]netip.Prefix(nil), p.nets()...) }
+
+// nets are the allowed networks, none for the nil Policy.
+func (p *Policy) nets() []netip.Prefix {
+	if p == nil {
+		return nil
+	}
+	return p.allowed
+}
 
 // CheckAddr returns nil when addr may be reached, else a *RefusedError.
 func (p *Policy) CheckAddr(addr netip.Addr) error {
@@ -141,7 +162,7 @@ func (p *Policy) CheckAddr(addr netip.Addr) error {
 		forms = append(forms, v4)
 	}
 	for _, f := range forms {
-		for _, a := range p.allowed {
+		for _, a := range p.nets() {
 			if a.Contains(f) {
 				return nil
 			}
@@ -157,10 +178,10 @@ func (p *Policy) CheckAddr(addr netip.Addr) error {
 	return nil
 }
 
-// embeddedIPv4 returns the IPv4 address an IPv6 address carries in a
-// standard way: IPv4-mapped (::ffff:a.b.c.d), IPv4-compatible (::a.b.c.d),
-// NAT64 (64:ff9b::a.b.c.d and the local-use 64:ff9b:1::/48) and 6to4
-// (2002:aabb:ccdd::).
+// embeddedIPv4 returns the IPv4 address an IPv6 address carries at a
+// fixed place: IPv4-mapped (::ffff:a.b.c.d), IPv4-compatible (::a.b.c.d),
+// well-known NAT64 (64:ff9b::a.b.c.d) and 6to4 (2002:aabb:ccdd::). The
+// local-use NAT64 range has no fixed place and is refused whole (blocked).
 func embeddedIPv4(a netip.Addr) (netip.Addr, bool) {
 	if a.Is4() {
 		return netip.Addr{}, false
@@ -180,7 +201,7 @@ func embeddedIPv4(a netip.Addr) (netip.Addr, bool) {
 	switch {
 	case zero(b[:12]): // ::a.b.c.d (:: and ::1 are in the blocked table already)
 		return netip.AddrFrom4([4]byte(b[12:16])), true
-	case b[0] == 0x00 && b[1] == 0x64 && b[2] == 0xff && b[3] == 0x9b: // 64:ff9b::/96 and 64:ff9b:1::/48
+	case zero(b[4:12]) && b[0] == 0x00 && b[1] == 0x64 && b[2] == 0xff && b[3] == 0x9b: // 64:ff9b::/96
 		return netip.AddrFrom4([4]byte(b[12:16])), true
 	case b[0] == 0x20 && b[1] == 0x02: // 2002::/16
 		return netip.AddrFrom4([4]byte(b[2:6])), true
@@ -201,15 +222,11 @@ func (p *Policy) CheckName(host string) error {
 }
 
 // CheckHost checks a URL's host (a name or an IP literal, without port):
-// a literal is checked as is; a name must not be a metadata service's and
-// must resolve, and every address it resolves to must be allowed, so that
-// a name pointing inside the network is refused when it is given, not
-// only when it is used.
+// first as [Policy.CheckHostNoLookup] does; then a name must resolve, and
+// every address it resolves to must be allowed, so that a name pointing
+// inside the network is refused when it is given, not only when it is used.
 func (p *Policy) CheckHost(ctx context.Context, r *net.Resolver, host string) error {
-	if addr, err := netip.ParseAddr(strings.Trim(host, "[]")); err == nil {
-		return p.CheckAddr(addr)
-	}
-	if err := p.CheckName(host); err != nil {
+	if resolve, err := p.checkWithoutLookup(host); err != nil || !resolve {
 		return err
 	}
 	if r == nil {
@@ -222,6 +239,47 @@ func (p *Policy) CheckHost(ctx context.Context, r *net.Resolver, host string) er
 	if len(addrs) == 0 {
 		return fmt.Errorf("%w: %s has no address", ErrUnresolvable, host)
 	}
+	return p.checkResolved(host, addrs)
+}
+
+// CheckHostNoLookup checks what a URL's host says by itself, without DNS:
+// an IP literal (a trailing dot and brackets aside) is checked as is; a
+// name must not be a metadata service's, a localhost name counts as
+// loopback, and a name whose last label is numeric (2130706433, 127.1,
+// 0x7f.1) is refused, since resolvers read those as IPv4 addresses. Any
+// other name is left to the connection-time check. It suits a caller that
+// must not depend on DNS when it accepts a URL (a browser's push endpoint).
+func (p *Policy) CheckHostNoLookup(host string) error {
+	_, err := p.checkWithoutLookup(host)
+	return err
+}
+
+// checkWithoutLookup is CheckHostNoLookup; resolve says the host is a name
+// that passed and is still to be resolved.
+func (p *Policy) checkWithoutLookup(host string) (resolve bool, err error) {
+	h := strings.TrimSuffix(strings.Trim(host, "[]"), ".")
+	if addr, err := netip.ParseAddr(h); err == nil {
+		return false, p.CheckAddr(addr)
+	}
+	if err := p.CheckName(host); err != nil {
+		return false, err
+	}
+	h = strings.ToLower(h)
+	if h == "localhost" || strings.HasSuffix(h, ".localhost") {
+		return false, p.checkResolved(host, loopbackAddrs)
+	}
+	labels := strings.Split(h, ".")
+	switch last := labels[len(labels)-1]; {
+	case last == "":
+		return false, &RefusedError{Host: host, Reason: "not a host name"}
+	case strings.Trim(last, "0123456789") == "" || strings.HasPrefix(last, "0x"):
+		return false, &RefusedError{Host: host, Reason: "a numeric host that resolvers read as an IPv4 address (write it as a.b.c.d)"}
+	}
+	return true, nil
+}
+
+// checkResolved checks every address a name resolves to.
+func (p *Policy) checkResolved(host string, addrs []netip.Addr) error {
 	for _, a := range addrs {
 		if err := p.CheckAddr(a); err != nil {
 			var re *RefusedError

@@ -29,60 +29,63 @@ func policy(t *testing.T, allowed string) *safehttp.Policy {
 func TestCheckAddrRefusesInternalAddresses(t *testing.T) {
 	p := policy(t, "")
 	refused := map[string]string{
-		"127.0.0.1":                "loopback",
-		"127.8.9.10":               "loopback",
-		"169.254.169.254":          "link-local",
-		"169.254.1.1":              "link-local",
-		"10.0.0.1":                 "private",
-		"172.16.5.4":               "private",
-		"172.31.255.255":           "private",
-		"192.168.1.1":              "private",
-		"100.64.0.1":               "carrier-grade NAT",
-		"100.127.255.254":          "carrier-grade NAT",
-		"0.0.0.0":                  "unspecified",
-		"0.1.2.3":                  "unspecified",
-		"255.255.255.255":          "broadcast",
-		"240.0.0.1":                "reserved",
-		"224.0.0.1":                "multicast",
-		"239.255.255.250":          "multicast",
-		"198.18.0.1":               "benchmarking",
-		"192.0.0.170":              "IETF protocol",
-		"::1":                      "loopback",
-		"::":                       "unspecified",
-		"fe80::1":                  "link-local",
-		"fe80::1%eth0":             "link-local",
-		"fc00::1":                  "unique local",
-		"fd12:3456::1":             "unique local",
-		"ff02::1":                  "multicast",
-		"::ffff:127.0.0.1":         "loopback",
-		"::ffff:169.254.169.254":   "link-local",
-		"::ffff:10.0.0.1":          "private",
-		"::ffff:100.64.0.1":        "carrier-grade NAT",
-		"::ffff:0.0.0.0":           "unspecified",
-		"::127.0.0.1":              "loopback",   // IPv4-compatible
-		"64:ff9b::a9fe:a9fe":       "link-local", // NAT64 of 169.254.169.254
-		"64:ff9b:1::a00:1":         "private",
-		"2002:a00:1::1":            "private", // 6to4 of 10.0.0.1
-		"2002:7f00:1::1":           "loopback",
-		"2001:db8::1":              "documentation",
-		"2001:0:4136:e378::1":      "Teredo",
-		"fec0::1":                  "site-local",
-		"100::1":                   "discard",
-		"::ffff:192.168.0.1":       "private",
-		"::ffff:255.255.255.255":   "broadcast",
-		"64:ff9b::7f00:1":          "loopback",
-		"::ffff:172.16.0.1":        "private",
-		"::ffff:224.0.0.1":         "multicast",
-		"::ffff:198.18.0.1":        "benchmarking",
-		"::ffff:192.0.2.1":         "documentation",
-		"2002:c0a8:101::1":         "private",
-		"2002:a9fe:a9fe::":         "link-local",
-		"::ffff:100.100.100.200":   "carrier-grade NAT", // Alibaba's metadata service
-		"64:ff9b::ac10:1":          "private",
-		"::ffff:127.255.255.255":   "loopback",
-		"::a9fe:a9fe":              "link-local",
-		"::ffff:0a00:0001":         "private",
-		"0:0:0:0:0:ffff:7f00:0001": "loopback",
+		"127.0.0.1":              "loopback",
+		"127.8.9.10":             "loopback",
+		"169.254.169.254":        "link-local",
+		"169.254.1.1":            "link-local",
+		"10.0.0.1":               "private",
+		"172.16.5.4":             "private",
+		"172.31.255.255":         "private",
+		"192.168.1.1":            "private",
+		"100.64.0.1":             "carrier-grade NAT",
+		"100.127.255.254":        "carrier-grade NAT",
+		"0.0.0.0":                "unspecified",
+		"0.1.2.3":                "unspecified",
+		"255.255.255.255":        "broadcast",
+		"240.0.0.1":              "reserved",
+		"224.0.0.1":              "multicast",
+		"239.255.255.250":        "multicast",
+		"198.18.0.1":             "benchmarking",
+		"192.0.0.170":            "IETF protocol",
+		"::1":                    "loopback",
+		"::":                     "unspecified",
+		"fe80::1":                "link-local",
+		"fe80::1%eth0":           "link-local",
+		"fc00::1":                "unique local",
+		"fd12:3456::1":           "unique local",
+		"ff02::1":                "multicast",
+		"::ffff:127.0.0.1":       "loopback",
+		"::ffff:169.254.169.254": "link-local",
+		"::ffff:10.0.0.1":        "private",
+		"::ffff:100.64.0.1":      "carrier-grade NAT",
+		"::ffff:0.0.0.0":         "unspecified",
+		"::127.0.0.1":            "loopback",   // IPv4-compatible
+		"64:ff9b::a9fe:a9fe":     "link-local", // NAT64 of 169.254.169.254
+		"64:ff9b:1::a00:1":       "NAT64",
+		// Local-use NAT64 with a /48 prefix carries 10.0.0.1 in bits 48-87;
+		// the last 32 bits (8.8.8.8) mean nothing there.
+		"64:ff9b:1:a00:0:100:808:808": "NAT64",
+		"2002:a00:1::1":               "private", // 6to4 of 10.0.0.1
+		"2002:7f00:1::1":              "loopback",
+		"2001:db8::1":                 "documentation",
+		"2001:0:4136:e378::1":         "Teredo",
+		"fec0::1":                     "site-local",
+		"100::1":                      "discard",
+		"::ffff:192.168.0.1":          "private",
+		"::ffff:255.255.255.255":      "broadcast",
+		"64:ff9b::7f00:1":             "loopback",
+		"::ffff:172.16.0.1":           "private",
+		"::ffff:224.0.0.1":            "multicast",
+		"::ffff:198.18.0.1":           "benchmarking",
+		"::ffff:192.0.2.1":            "documentation",
+		"2002:c0a8:101::1":            "private",
+		"2002:a9fe:a9fe::":            "link-local",
+		"::ffff:100.100.100.200":      "carrier-grade NAT", // Alibaba's metadata service
+		"64:ff9b::ac10:1":             "private",
+		"::ffff:127.255.255.255":      "loopback",
+		"::a9fe:a9fe":                 "link-local",
+		"::ffff:0a00:0001":            "private",
+		"0:0:0:0:0:ffff:7f00:0001":    "loopback",
 	}
 	for s, why := range refused {
 		addr, err := netip.ParseAddr(s)
@@ -123,6 +126,24 @@ func TestAllowedNetworks(t *testing.T) {
 	if got := len(p.Allowed()); got != 3 {
 		t.Errorf("Allowed() has %d networks, want 3", got)
 	}
+	// White space separates too (SKYFLOW_PUSH_ALLOWED_NETWORKS has always
+	// taken "127.0.0.0/8 10.20.0.0/16").
+	if got := len(policy(t, "127.0.0.0/8 10.20.0.0/16\tfd00::1,\n::1").Allowed()); got != 4 {
+		t.Errorf("space-separated networks: %d, want 4", got)
+	}
+	// The nil Policy allows no more than the public Internet.
+	var none *safehttp.Policy
+	if none.CheckAddr(netip.MustParseAddr("127.0.0.1")) == nil || none.CheckAddr(netip.MustParseAddr("8.8.8.8")) != nil || none.Allowed() != nil {
+		t.Error("the nil Policy does not act as the empty one")
+	}
+	// A local-use NAT64 address is allowed only by its own IPv6 prefix,
+	// never through a guessed embedded IPv4 address.
+	if err := policy(t, "10.0.0.0/8").CheckAddr(netip.MustParseAddr("64:ff9b:1::a00:1")); err == nil {
+		t.Error("64:ff9b:1::a00:1 allowed by 10.0.0.0/8")
+	}
+	if err := policy(t, "64:ff9b:1::/48").CheckAddr(netip.MustParseAddr("64:ff9b:1::a00:1")); err != nil {
+		t.Errorf("64:ff9b:1::a00:1 with its range allowed: %v", err)
+	}
 	for _, bad := range []string{"10.0.0.0/33", "localhost", "10.0.0.0/8,nope", "::1/200"} {
 		if _, err := safehttp.ParseNetworks(bad); err == nil {
 			t.Errorf("ParseNetworks(%q) accepted", bad)
@@ -156,6 +177,34 @@ func TestCheckHost(t *testing.T) {
 	}
 	if err := closed.CheckHost(ctx, nil, "no-such-host.invalid"); !errors.Is(err, safehttp.ErrUnresolvable) {
 		t.Errorf("an unresolvable name: %v", err)
+	}
+	// What a host says by itself is refused with or without DNS: numeric
+	// hosts that resolvers read as IPv4 (2130706433 is 127.0.0.1) and
+	// localhost names, whatever a resolver would answer for them.
+	for _, host := range []string{"2130706433", "0x7f000001", "127.1", "0x7f.1", "a.0x7f", "foo.123", "app.localhost", "LOCALHOST.", "127.0.0.1.", "metadata.google.internal", "[::1]", "foo.."} {
+		if err := closed.CheckHostNoLookup(host); !errors.Is(err, safehttp.ErrRefused) {
+			t.Errorf("CheckHostNoLookup(%q) = %v, want refused", host, err)
+		}
+		if err := closed.CheckHost(ctx, nil, host); !errors.Is(err, safehttp.ErrRefused) {
+			t.Errorf("CheckHost(%q) = %v, want refused", host, err)
+		}
+	}
+	// localhost is loopback in both families: allowing 127.0.0.0/8 alone
+	// does not let it through, as ::1 may be dialled too.
+	if err := policy(t, "127.0.0.0/8").CheckHostNoLookup("localhost"); !errors.Is(err, safehttp.ErrRefused) || !strings.Contains(err.Error(), "::1") {
+		t.Errorf("localhost with only 127.0.0.0/8 allowed: %v", err)
+	}
+	for _, host := range []string{"localhost", "app.localhost", "127.0.0.1", "[::1]"} {
+		if err := open.CheckHostNoLookup(host); err != nil {
+			t.Errorf("CheckHostNoLookup(%q) with loopback allowed = %v", host, err)
+		}
+	}
+	// Other names are left to the connection: no lookup happens, so an
+	// unresolvable one passes.
+	for _, host := range []string{"fcm.googleapis.com", "updates.push.services.mozilla.com.", "no-such-host.invalid", "x1.example"} {
+		if err := closed.CheckHostNoLookup(host); err != nil {
+			t.Errorf("CheckHostNoLookup(%q) = %v", host, err)
+		}
 	}
 }
 
