@@ -33,8 +33,18 @@ func appendField[S ~string | ~[]byte](b []byte, s S) []byte {
 	return append(b, s...)
 }
 
-// Seal encrypts plaintext for cell c with the primary values key.
+// Seal encrypts plaintext for cell c with the primary values key. The
+// plaintext may not start with a zero byte, which marks a value sealed
+// for a data subject (canonical values never do).
 func (k *Keys) Seal(plaintext []byte, c Cell) ([]byte, error) {
+	if len(plaintext) > 0 && plaintext[0] == subjectLayer {
+		return nil, fmt.Errorf("crypto: seal %s.%s: a value may not start with a zero byte", c.Table, c.Column)
+	}
+	return k.seal(plaintext, c)
+}
+
+// seal encrypts with the primary values key whatever the plaintext.
+func (k *Keys) seal(plaintext []byte, c Cell) ([]byte, error) {
 	a, _ := k.snapshot()
 	ct, err := a.Encrypt(plaintext, c.associatedData())
 	if err != nil {
@@ -49,12 +59,8 @@ func (k *Keys) Seal(plaintext []byte, c Cell) ([]byte, error) {
 }
 
 // Open decrypts a ciphertext Seal produced for the same cell c, with
-// whichever values key sealed it. Any failure is [ErrCellMismatch].
+// whichever values key sealed it. Any failure is [ErrCellMismatch]; a value
+// sealed for a data subject needs [Keys.OpenFor].
 func (k *Keys) Open(ciphertext []byte, c Cell) ([]byte, error) {
-	a, _ := k.snapshot()
-	pt, err := a.Decrypt(ciphertext, c.associatedData())
-	if err != nil {
-		return nil, ErrCellMismatch
-	}
-	return pt, nil
+	return k.OpenFor(nil, ciphertext, c)
 }

@@ -2,7 +2,6 @@ package records
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"sort"
 
@@ -25,13 +24,14 @@ type cell struct {
 	ciphertext []byte
 	blindIndex []byte // nil for json and array columns
 	token      string // "" for columns without a token type
+	subject    *subject
 }
 
 const groupTable = schema.GroupIndexTable
 
-// sealCells checks and encrypts one record's fields. where names the
-// record in messages ("records[2]").
-func (c *call) sealCells(table *schema.Table, record uuid.UUID, fields Fields, where string) ([]cell, error) {
+// sealCells checks and encrypts one record's fields, for its data subject
+// when it has one. where names the record in messages ("records[2]").
+func (c *call) sealCells(table *schema.Table, record uuid.UUID, fields Fields, where string, sub *subject) ([]cell, error) {
 	if len(fields) == 0 {
 		return nil, apierr.InvalidArgument("%s.fields is empty: give at least one column of table %q", where, table.Name)
 	}
@@ -53,11 +53,11 @@ func (c *call) sealCells(table *schema.Table, record uuid.UUID, fields Fields, w
 		if err != nil {
 			return nil, apierr.InvalidArgument("%s.fields.%s: %s", where, name, message(err))
 		}
-		ct, err := c.v.Keys.Seal(val.Canonical, crypto.Cell{VaultID: c.v.ID, Table: table.Name, Column: col.Name, RecordID: record.String()})
+		ct, err := c.v.Keys.SealFor(sub.sealKey(), val.Canonical, crypto.Cell{VaultID: c.v.ID, Table: table.Name, Column: col.Name, RecordID: record.String()})
 		if err != nil {
 			return nil, apierr.Internal("a value could not be encrypted")
 		}
-		cl := cell{record: record, table: table, column: col, value: val, ciphertext: ct}
+		cl := cell{record: record, table: table, column: col, value: val, ciphertext: ct, subject: sub}
 		if indexed(col) {
 			if cl.blindIndex, err = c.v.Keys.BlindIndex(table.Name, col.Name, val.Canonical); err != nil {
 				return nil, apierr.Internal("a value could not be indexed")
@@ -370,16 +370,4 @@ func (c *call) randomTokens(ctx context.Context, tx pgx.Tx, cells []*cell) error
 
 func notTokenizable(cl *cell, err error) error {
 	return apierr.InvalidArgument("column %q of table %q: the value cannot carry a %s token: %s", cl.column.Name, cl.table.Name, cl.column.TokenType, message(err))
-}
-
-// textOf is the text of a stored canonical value (schema.Value.Text) as
-// masks and detokenize answer it: a string's contents, anything else as
-// its JSON. It never re-validates: a schema change may have tightened the
-// column's validation since the value was stored.
-func textOf(canonical []byte) string {
-	var s string
-	if len(canonical) > 0 && canonical[0] == '"' && json.Unmarshal(canonical, &s) == nil {
-		return s
-	}
-	return string(canonical)
 }

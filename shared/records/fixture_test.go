@@ -68,6 +68,7 @@ var (
 
 type fixture struct {
 	t       *testing.T
+	keys    kek.VaultKeys
 	ctx     context.Context
 	pool    *pgxpool.Pool
 	backend *vaults.Backend
@@ -94,8 +95,12 @@ func setup(t *testing.T) *fixture {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
-	b := &vaults.Backend{Pool: pool, Vaults: vaults.NewStore(pool, k), Publisher: pub}
-	f := &fixture{t: t, ctx: ctx, pool: pool, backend: b, svc: records.New(b, "/tests/records"), sink: s}
+	vk, err := kek.NewDirVaultKeys(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &vaults.Backend{Pool: pool, Vaults: vaults.NewStore(pool, k).WithVaultKeys(vk), Publisher: pub}
+	f := &fixture{t: t, keys: vk, ctx: ctx, pool: pool, backend: b, svc: records.New(b, "/tests/records"), sink: s}
 	f.vault = f.newVault(testSchema)
 	return f
 }

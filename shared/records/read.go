@@ -330,39 +330,54 @@ func (c *call) fetch(ctx context.Context, tx pgx.Tx, r *read, ids []uuid.UUID) (
 		names[i] = col.Name
 	}
 	rows, err := tx.Query(ctx, `
-		SELECT r.id, c.column_name, c.ciphertext, c.token
+		SELECT r.id, r.subject_key, c.column_name, c.ciphertext, c.token
 		FROM vault_records r LEFT JOIN vault_cells c
 		  ON c.vault_id = r.vault_id AND c.record_id = r.id AND c.column_name = ANY($4)
 		WHERE r.vault_id = $1 AND r.table_name = $2 AND r.id = ANY($3)`, c.v.ID, r.table.Name, ids, names)
 	if err != nil {
 		return nil, err
 	}
-	found := map[uuid.UUID]map[string]json.RawMessage{}
-	var (
-		id     uuid.UUID
-		column *string
-		ct     []byte
-		token  *string
-	)
-	_, err = pgx.ForEachRow(rows, []any{&id, &column, &ct, &token}, func() error {
-		fields := found[id]
-		if fields == nil {
-			fields = map[string]json.RawMessage{"skyflow_id": json.RawMessage(strconv.Quote(id.String()))}
-			found[id] = fields
-		}
-		if column == nil {
-			return nil
-		}
-		col, _ := r.table.Column(*column)
-		v, err := c.present(r, col, id, ct, token)
-		if err != nil {
-			return err
-		}
-		fields[col.Name] = v
+	// Read every row first: the subject keys they name are loaded next, on
+	// the same transaction.
+	type storedCell struct {
+		id      uuid.UUID
+		subject *uuid.UUID
+		column  *string
+		ct      []byte
+		token   *string
+	}
+	var stored []storedCell
+	var sc storedCell
+	if _, err := pgx.ForEachRow(rows, []any{&sc.id, &sc.subject, &sc.column, &sc.ct, &sc.token}, func() error {
+		stored = append(stored, sc)
 		return nil
-	})
+	}); err != nil {
+		return nil, err
+	}
+	refs := make([]*uuid.UUID, len(stored))
+	for i := range stored {
+		refs[i] = stored[i].subject
+	}
+	keys, err := c.subjectKeys(ctx, tx, refs)
 	if err != nil {
 		return nil, err
+	}
+	found := map[uuid.UUID]map[string]json.RawMessage{}
+	for _, sc := range stored {
+		fields := found[sc.id]
+		if fields == nil {
+			fields = map[string]json.RawMessage{"skyflow_id": json.RawMessage(strconv.Quote(sc.id.String()))}
+			found[sc.id] = fields
+		}
+		if sc.column == nil {
+			continue
+		}
+		col, _ := r.table.Column(*sc.column)
+		v, err := c.present(r, col, sc.id, keys.of(sc.subject), sc.ct, sc.token)
+		if err != nil {
+			return nil, err
+		}
+		fields[col.Name] = v
 	}
 	out := make([]Record, 0, len(found))
 	for _, id := range ids {
@@ -376,7 +391,7 @@ func (c *call) fetch(ctx context.Context, tx pgx.Tx, r *read, ids []uuid.UUID) (
 
 // present is one cell as the read returns it: its token, or its value at
 // the redaction the policy resolves.
-func (c *call) present(r *read, col *schema.Column, record uuid.UUID, ciphertext []byte, token *string) (json.RawMessage, error) {
+func (c *call) present(r *read, col *schema.Column, record uuid.UUID, sk *crypto.SubjectKey, ciphertext []byte, token *string) (json.RawMessage, error) {
 	if r.tokenization && col.TokenType != schema.NoToken && token != nil {
 		return json.RawMessage(strconv.Quote(*token)), nil
 	}
@@ -387,16 +402,16 @@ func (c *call) present(r *read, col *schema.Column, record uuid.UUID, ciphertext
 	if level == schema.Redacted {
 		return schema.RedactedValue, nil // no need to decrypt
 	}
-	plain, err := c.open(r.table, col, record, ciphertext)
+	plain, err := c.open(r.table, col, record, sk, ciphertext)
 	if err != nil {
 		return nil, err
 	}
 	return redact(col, plain, level), nil
 }
 
-// open decrypts one cell.
-func (c *call) open(t *schema.Table, col *schema.Column, record uuid.UUID, ciphertext []byte) ([]byte, error) {
-	plain, err := c.v.Keys.Open(ciphertext, crypto.Cell{VaultID: c.v.ID, Table: t.Name, Column: col.Name, RecordID: record.String()})
+// open decrypts one cell, with its record's subject key sk when it has one.
+func (c *call) open(t *schema.Table, col *schema.Column, record uuid.UUID, sk *crypto.SubjectKey, ciphertext []byte) ([]byte, error) {
+	plain, err := c.v.Keys.OpenFor(sk, ciphertext, crypto.Cell{VaultID: c.v.ID, Table: t.Name, Column: col.Name, RecordID: record.String()})
 	if err != nil {
 		return nil, apierr.Internal("a stored value does not decrypt with the vault's keys")
 	}
@@ -412,7 +427,7 @@ func redact(col *schema.Column, canonical []byte, level schema.Redaction) json.R
 		if col.DataType == schema.Bool {
 			break // a mask keeps the length, and true and false differ in length
 		}
-		return col.Masked(schema.Value{Canonical: canonical, Text: textOf(canonical)})
+		return col.Masked(schema.Value{Canonical: canonical, Text: schema.TextOf(canonical)})
 	}
 	return schema.RedactedValue
 }

@@ -188,6 +188,9 @@ func dbError(err error) error {
 		return ae
 	}
 	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "23503" && pe.ConstraintName == "vault_records_subject_key_fkey" {
+		return apierr.New(409, "the record's data subject was forgotten while this request ran; send the request again to store it anew")
+	}
 	if errors.As(err, &pe) {
 		slog.Error("vault database error", "code", pe.Code, "message", pe.Message, "constraint", pe.ConstraintName)
 	} else {

@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/skyflow-oss/skyflow/shared/apierr"
+	"github.com/skyflow-oss/skyflow/shared/crypto"
 	"github.com/skyflow-oss/skyflow/shared/policy"
 	"github.com/skyflow-oss/skyflow/shared/request"
 	"github.com/skyflow-oss/skyflow/shared/schema"
@@ -37,6 +38,8 @@ type tokenCell struct {
 	table      string
 	column     string
 	ciphertext []byte
+	subject    *uuid.UUID // the record's subject key, if any
+	key        *crypto.SubjectKey
 }
 
 func (c *call) detokenize(ctx context.Context, tx pgx.Tx, req DetokenizeRequest) (*DetokenizeResponse, error) {
@@ -122,13 +125,13 @@ func (c *call) detokenizeOne(cell *tokenCell, requested schema.Redaction) (value
 	}
 	c.noteAccess(t.Name, col.Name, cell.record, level)
 	if level == schema.Redacted {
-		return textOf(schema.RedactedValue), col.DataType.ValueType(), nil
+		return schema.TextOf(schema.RedactedValue), col.DataType.ValueType(), nil
 	}
-	plain, err := c.open(t, col, cell.record, cell.ciphertext)
+	plain, err := c.open(t, col, cell.record, cell.key, cell.ciphertext)
 	if err != nil {
 		return "", "", err
 	}
-	return textOf(redact(col, plain, level)), col.DataType.ValueType(), nil
+	return schema.TextOf(redact(col, plain, level)), col.DataType.ValueType(), nil
 }
 
 // noteAccess adds a revealed cell to the audit event.
@@ -161,9 +164,10 @@ func appendNew(list []string, s string) []string {
 // for a column it cannot read when it can read the value in another.
 func (c *call) tokenCells(ctx context.Context, tx pgx.Tx, toks []string) (map[string]*tokenCell, error) {
 	rows, err := tx.Query(ctx, `
-		SELECT DISTINCT ON (token, table_name, column_name) token, record_id, table_name, column_name, ciphertext
-		FROM vault_cells WHERE vault_id = $1 AND token = ANY($2)
-		ORDER BY token, table_name, column_name, record_id`, c.v.ID, toks)
+		SELECT DISTINCT ON (c.token, c.table_name, c.column_name) c.token, c.record_id, c.table_name, c.column_name, c.ciphertext, r.subject_key
+		FROM vault_cells c JOIN vault_records r ON r.vault_id = c.vault_id AND r.id = c.record_id
+		WHERE c.vault_id = $1 AND c.token = ANY($2)
+		ORDER BY c.token, c.table_name, c.column_name, c.record_id`, c.v.ID, toks)
 	if err != nil {
 		return nil, err
 	}
@@ -171,7 +175,7 @@ func (c *call) tokenCells(ctx context.Context, tx pgx.Tx, toks []string) (map[st
 	rank := map[string]int{}
 	var tok string
 	var cell tokenCell
-	_, err = pgx.ForEachRow(rows, []any{&tok, &cell.record, &cell.table, &cell.column, &cell.ciphertext}, func() error {
+	_, err = pgx.ForEachRow(rows, []any{&tok, &cell.record, &cell.table, &cell.column, &cell.ciphertext, &cell.subject}, func() error {
 		r := c.readRank(cell.table, cell.column)
 		if _, seen := out[tok]; seen && r <= rank[tok] {
 			return nil
@@ -180,6 +184,17 @@ func (c *call) tokenCells(ctx context.Context, tx pgx.Tx, toks []string) (map[st
 		out[tok], rank[tok] = &cp, r
 		return nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	var refs []*uuid.UUID
+	for _, cl := range out {
+		refs = append(refs, cl.subject)
+	}
+	keys, err := c.subjectKeys(ctx, tx, refs)
+	for _, cl := range out {
+		cl.key = keys.of(cl.subject)
+	}
 	return out, err
 }
 

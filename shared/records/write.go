@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/skyflow-oss/skyflow/shared/apierr"
 	"github.com/skyflow-oss/skyflow/shared/policy"
@@ -57,13 +58,20 @@ func (c *call) insert(ctx context.Context, tx pgx.Tx, tableName string, req Inse
 	}
 
 	ids := make([]uuid.UUID, len(req.Records))
+	subjects := make([]*subject, len(req.Records)) // by position: upserts rename ids
 	var cells []cell
 	for i, r := range req.Records {
 		ids[i] = uuid.New()
-		cs, err := c.sealCells(t, ids[i], r.Fields, fmt.Sprintf("records[%d]", i))
+		where := fmt.Sprintf("records[%d]", i)
+		sub, err := c.givenSubject(ctx, tx, t, r.Fields, where, true)
 		if err != nil {
 			return nil, err
 		}
+		cs, err := c.sealCells(t, ids[i], r.Fields, where, sub)
+		if err != nil {
+			return nil, err
+		}
+		subjects[i] = sub
 		cells = append(cells, cs...)
 	}
 	existing := map[uuid.UUID]bool{}
@@ -73,14 +81,20 @@ func (c *call) insert(ctx context.Context, tx pgx.Tx, tableName string, req Inse
 		}
 	}
 	var fresh []uuid.UUID
-	for _, id := range ids {
-		if !existing[id] {
-			fresh = append(fresh, id)
+	var freshSubjects []pgtype.UUID
+	for i, id := range ids {
+		switch {
+		case !existing[id]:
+			fresh, freshSubjects = append(fresh, id), append(freshSubjects, subjects[i].ref())
+		case subjects[i] != nil: // an upsert may name another subject than the record's
+			if err := c.moveToSubject(ctx, tx, t, id, subjects[i]); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if _, err := tx.Exec(ctx, `
-		INSERT INTO vault_records (vault_id, id, table_name) SELECT $1, unnest($2::uuid[]), $3`,
-		c.v.ID, fresh, t.Name); err != nil {
+		INSERT INTO vault_records (vault_id, id, table_name, subject_key) SELECT $1, unnest($2::uuid[]), $3, unnest($4::uuid[])`,
+		c.v.ID, fresh, t.Name, freshSubjects); err != nil {
 		return nil, err
 	}
 	if len(existing) > 0 {
@@ -170,7 +184,7 @@ func (c *call) matchUpserts(ctx context.Context, tx pgx.Tx, t *schema.Table, col
 // reseal moves a cell to another record: its ciphertext is bound to the
 // record id, so it is sealed again.
 func (c *call) reseal(cl *cell, record uuid.UUID) error {
-	cs, err := c.sealCells(cl.table, record, Fields{cl.column.Name: cl.value.Canonical}, "record")
+	cs, err := c.sealCells(cl.table, record, Fields{cl.column.Name: cl.value.Canonical}, "record", cl.subject)
 	if err != nil {
 		return err
 	}
@@ -215,7 +229,19 @@ func (c *call) update(ctx context.Context, tx pgx.Tx, tableName, skyflowID strin
 	if err := c.require(policy.Update, t.Name); err != nil {
 		return nil, err
 	}
-	cells, err := c.sealCells(t, id, fields, "record")
+	sub, err := c.givenSubject(ctx, tx, t, fields, "record", false)
+	if err != nil {
+		return nil, err
+	}
+	if sub != nil {
+		err = c.moveToSubject(ctx, tx, t, id, sub)
+	} else if t.SubjectColumn() != nil {
+		sub, err = c.storedSubject(ctx, tx, t, id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	cells, err := c.sealCells(t, id, fields, "record", sub)
 	if err != nil {
 		return nil, err
 	}

@@ -249,3 +249,15 @@ func (c *Column) describe() string {
 	}
 	return fmt.Sprintf("column %q of table %q", c.Name, c.table)
 }
+
+// TextOf is the Text of a stored canonical value, as masks, detokenize
+// and data-subject identifiers use it: a string's contents, anything else
+// as its JSON. It never re-validates: a schema change may have tightened
+// the column's validation since the value was stored.
+func TextOf(canonical []byte) string {
+	var s string
+	if len(canonical) > 0 && canonical[0] == '"' && json.Unmarshal(canonical, &s) == nil {
+		return s
+	}
+	return string(canonical)
+}

@@ -15,8 +15,10 @@ import (
 // Refused, because stored data depends on them: removing a table or a
 // column (its stored values would be stranded), changing a column's
 // data_type (stored values are encoded for it), token_type or
-// column_group (issued tokens would stop matching), and turning unique on
-// for an existing column (stored values may already repeat).
+// column_group (issued tokens would stop matching), turning unique on
+// for an existing column (stored values may already repeat), and setting
+// or clearing data_subject on a table that already exists (its stored
+// records are sealed for their subjects, or are not).
 func CheckEvolution(old, new *Vault) error {
 	if err := new.Validate(); err != nil {
 		return err
@@ -29,6 +31,9 @@ func CheckEvolution(old, new *Vault) error {
 		nt, ok := new.Table(ot.Name)
 		if !ok {
 			return apierr.InvalidArgument("table %q cannot be removed: its stored records would be stranded; keep it in the schema (delete its records first if they are no longer needed, and stop writing to it)", ot.Name)
+		}
+		if err := checkSubjectChange(ot, nt); err != nil {
+			return err
 		}
 		for j := range ot.Columns {
 			oc := &ot.Columns[j]
@@ -59,6 +64,19 @@ func checkColumnChange(table string, oc, nc *Column) error {
 	}
 	if nc.Unique && !oc.Unique {
 		return apierr.InvalidArgument("column %q of table %q: unique cannot be turned on for an existing column, since its stored values may already repeat; add a new unique column instead", oc.Name, table)
+	}
+	return nil
+}
+
+// checkSubjectChange keeps a table's data_subject column as it was made:
+// records stored before a change would be sealed for the wrong subjects.
+func checkSubjectChange(ot, nt *Table) error {
+	was, is := ot.SubjectColumn(), nt.SubjectColumn()
+	switch {
+	case was == nil && is != nil:
+		return apierr.InvalidArgument("table %q: column %q cannot become its data_subject column: the table's stored records belong to no subject; a data_subject column is set when its table is made", nt.Name, is.Name)
+	case was != nil && (is == nil || is.Name != was.Name):
+		return apierr.InvalidArgument("table %q: its data_subject column %q cannot change: its stored records are sealed for their subjects", ot.Name, was.Name)
 	}
 	return nil
 }

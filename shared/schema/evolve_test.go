@@ -55,6 +55,13 @@ func TestCheckEvolution(t *testing.T) {
 		}, []string{`column "holder_email" of table "cards": column_group cannot change from "email" to "mail"`}},
 		{"leave a group", func(v *schema.Vault) { col(v, 0, 2).ColumnGroup = "" }, []string{`column_group cannot change from "email" to none (its own group cards.holder_email)`}},
 		{"turn unique on", func(v *schema.Vault) { col(v, 1, 0).Unique = true }, []string{`column "ssn" of table "people": unique cannot be turned on`}},
+		{"add a table with a data_subject column", func(v *schema.Vault) {
+			v.Tables = append(v.Tables, schema.Table{Name: "visits", Columns: []schema.Column{{Name: "patient_id", DataType: schema.String, DataSubject: true}}})
+		}, nil},
+		{"set data_subject on an existing table", func(v *schema.Vault) { col(v, 1, 0).DataSubject = true }, []string{`table "people": column "ssn" cannot become its data_subject column`, "set when its table is made"}},
+		{"set data_subject on a new column of an existing table", func(v *schema.Vault) {
+			v.Tables[1].Columns = append(v.Tables[1].Columns, schema.Column{Name: "person_id", DataType: schema.String, DataSubject: true})
+		}, []string{`table "people": column "person_id" cannot become its data_subject column`}},
 		{"invalid new schema", func(v *schema.Vault) { col(v, 1, 0).Mask = "SHOW_HALF" }, []string{"tables[1].columns[0].mask:"}},
 	}
 	for _, tt := range tests {
@@ -77,6 +84,34 @@ func TestCheckEvolution(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestCheckEvolutionKeepsTheDataSubjectColumn(t *testing.T) {
+	withSubject := func() *schema.Vault {
+		v := baseVault()
+		v.Tables[1].Columns[0].DataSubject = true
+		v.Normalize()
+		return v
+	}
+	for name, change := range map[string]func(v *schema.Vault){
+		"cleared": func(v *schema.Vault) { v.Tables[1].Columns[0].DataSubject = false },
+		"moved": func(v *schema.Vault) {
+			v.Tables[1].Columns[0].DataSubject = false
+			v.Tables[1].Columns[1].DataSubject = true
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			new := withSubject()
+			change(new)
+			msg := apiError(t, schema.CheckEvolution(withSubject(), new))
+			if !strings.Contains(msg, `table "people": its data_subject column "ssn" cannot change`) {
+				t.Errorf("message %q does not name the kept column", msg)
+			}
+		})
+	}
+	if err := schema.CheckEvolution(withSubject(), withSubject()); err != nil {
+		t.Fatalf("an unchanged data_subject column: %v", err)
 	}
 }
 

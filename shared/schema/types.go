@@ -197,6 +197,11 @@ type Column struct {
 	// value gives the same token in every column of the group.
 	ColumnGroup string      `json:"column_group,omitempty"`
 	Validation  *Validation `json:"validation,omitempty"`
+	// DataSubject marks the column naming whom a record is about: every
+	// record of the table must give it, the record's values are sealed
+	// with that subject's own key too, and forgetting the subject
+	// destroys the key (shared/vaults/subjects.go). At most one a table.
+	DataSubject bool `json:"data_subject,omitempty"`
 
 	// table is the table's name, filled in by Normalize so that Coerce's
 	// messages can name it.
@@ -254,6 +259,26 @@ func (t *Table) Column(name string) (*Column, bool) {
 		}
 	}
 	return nil, false
+}
+
+// SubjectColumn is the table's data_subject column, or nil.
+func (t *Table) SubjectColumn() *Column {
+	for i := range t.Columns {
+		if t.Columns[i].DataSubject {
+			return &t.Columns[i]
+		}
+	}
+	return nil
+}
+
+// HasSubjects reports whether any table has a data_subject column.
+func (v *Vault) HasSubjects() bool {
+	for i := range v.Tables {
+		if v.Tables[i].SubjectColumn() != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // GroupIndexTable is the blind-index "table" of column-group value

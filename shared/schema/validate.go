@@ -103,6 +103,7 @@ func (t *Table) validate(path string) error {
 		return apierr.InvalidArgument("%s.columns: table %q may have at most %d columns, not %d", path, t.Name, MaxColumns, len(t.Columns))
 	}
 	seen := map[string]int{}
+	subject := -1
 	for j := range t.Columns {
 		c := &t.Columns[j]
 		cpath := fmt.Sprintf("%s.columns[%d]", path, j)
@@ -118,6 +119,12 @@ func (t *Table) validate(path string) error {
 		seen[c.Name] = j
 		if err := c.validate(cpath); err != nil {
 			return err
+		}
+		if c.DataSubject {
+			if subject >= 0 {
+				return apierr.InvalidArgument("%s.data_subject: column %q is already the data_subject column of table %q; a record belongs to one data subject, so a table has at most one", cpath, t.Columns[subject].Name, t.Name)
+			}
+			subject = j
 		}
 	}
 	return nil
@@ -160,6 +167,9 @@ func (c *Column) validate(path string) error {
 		case Bool:
 			return apierr.InvalidArgument("%s.unique: a bool column has only two values, so a unique one could hold only two records; remove unique", path)
 		}
+	}
+	if c.DataSubject && c.DataType != String && c.DataType != Integer {
+		return apierr.InvalidArgument("%s.data_subject: a data_subject column names a person by an identifier, so it needs data_type \"string\" or \"integer\", not %q", path, c.DataType)
 	}
 	if c.ColumnGroup != "" {
 		if !identifier.MatchString(c.ColumnGroup) {

@@ -154,6 +154,16 @@ func TestValidate(t *testing.T) {
 			c.DataType, c.TokenType, c.ColumnGroup = schema.Integer, schema.DeterministicUUID, "email"
 		}, "tables[1].columns[2].column_group:", `column group "email" joins column "profile" of table "people" (integer, DETERMINISTIC_UUID) with column "holder_email" of table "cards" (string, DETERMINISTIC_UUID)`},
 		{"group mixing token types", func(v *schema.Vault) { col(v, 1, 1).TokenType = schema.DeterministicFPT }, "tables[1].columns[1].column_group:", "same data_type and token_type"},
+		{"a data_subject column", func(v *schema.Vault) { col(v, 1, 0).DataSubject = true }, "", ""},
+		{"an integer data_subject column", func(v *schema.Vault) {
+			v.Tables[0].Columns = append(v.Tables[0].Columns, schema.Column{Name: "holder_id", DataType: schema.Integer, DataSubject: true})
+		}, "", ""},
+		{"two data_subject columns", func(v *schema.Vault) {
+			col(v, 1, 0).DataSubject = true
+			col(v, 1, 1).DataSubject = true
+		}, "tables[1].columns[1].data_subject:", `column "ssn" is already the data_subject column of table "people"`},
+		{"a json data_subject column", func(v *schema.Vault) { col(v, 1, 2).DataSubject = true }, "tables[1].columns[2].data_subject:", `needs data_type "string" or "integer", not "json"`},
+		{"a date data_subject column", func(v *schema.Vault) { col(v, 0, 1).DataSubject = true }, "tables[0].columns[1].data_subject:", `not "date"`},
 		{"group within one table", func(v *schema.Vault) {
 			c := col(v, 1, 2)
 			c.DataType, c.Redaction, c.TokenType, c.ColumnGroup = schema.String, "", schema.DeterministicUUID, "email"

@@ -110,27 +110,39 @@ func (s *Store) rewrapBatch(ctx context.Context, v *Vault, u uuid.UUID, target u
 			from, col = *curRecord, *curColumn
 		}
 		rows, err := tx.Query(ctx, `
-			SELECT record_id, column_name, table_name, ciphertext, blind_index IS NOT NULL, unique_index IS NOT NULL FROM vault_cells
-			WHERE vault_id = $1 AND (record_id, column_name) > ($2, $3)
-			ORDER BY record_id, column_name LIMIT $4 FOR UPDATE SKIP LOCKED`, u, from, col, batch)
+			SELECT c.record_id, c.column_name, c.table_name, c.ciphertext, c.blind_index IS NOT NULL, c.unique_index IS NOT NULL, r.subject_key
+			FROM vault_cells c JOIN vault_records r ON r.vault_id = c.vault_id AND r.id = c.record_id
+			WHERE c.vault_id = $1 AND (c.record_id, c.column_name) > ($2, $3)
+			ORDER BY c.record_id, c.column_name LIMIT $4 FOR UPDATE OF c SKIP LOCKED`, u, from, col, batch)
 		if err != nil {
 			return err
 		}
 		var cells []storedCell
+		var subjects []uuid.UUID
 		for rows.Next() {
 			var c storedCell
-			if err := rows.Scan(&c.record, &c.column, &c.table, &c.ciphertext, &c.indexed, &c.unique); err != nil {
+			if err := rows.Scan(&c.record, &c.column, &c.table, &c.ciphertext, &c.indexed, &c.unique, &c.subject); err != nil {
 				return err
 			}
-			cells = append(cells, c)
+			if kid, ok := crypto.KeyID(c.ciphertext); !ok || kid != target {
+				cells = append(cells, c)
+			}
+			if c.subject != nil {
+				subjects = append(subjects, *c.subject)
+			}
+			seen++
+			from, col = c.record, c.column
 		}
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		seen = len(cells)
+		keys, err := s.SubjectKeys(ctx, tx, v, subjects)
+		if err != nil {
+			return err
+		}
 		for _, c := range cells {
-			if kid, ok := crypto.KeyID(c.ciphertext); ok && kid == target {
-				continue
+			if c.subject != nil {
+				c.key = keys[*c.subject]
 			}
 			if err := moveCell(ctx, tx, v, u, c); err != nil {
 				return err
@@ -140,9 +152,8 @@ func (s *Store) rewrapBatch(ctx context.Context, v *Vault, u uuid.UUID, target u
 		if seen == 0 {
 			return nil
 		}
-		last := cells[len(cells)-1]
 		_, err = tx.Exec(ctx, `UPDATE vault_rewraps SET cursor_record = $2, cursor_column = $3, rewrapped = rewrapped + $4, updated_at = now()
-			WHERE vault_id = $1`, u, last.record, last.column, moved)
+			WHERE vault_id = $1`, u, from, col, moved)
 		return err
 	})
 	if err != nil {
@@ -158,20 +169,24 @@ type storedCell struct {
 	column, table   string
 	ciphertext      []byte
 	indexed, unique bool
+	subject         *uuid.UUID // the record's data-subject key, if any
+	key             *crypto.SubjectKey
 }
 
-// moveCell re-seals one cell under the primary data key and re-indexes it
-// under the primary index key (Rotate turns both keysets at once). A
-// deterministic token stays the value's token: its entry in the token map
-// is filed under the new digest, so tokens handed out before the rotation
-// keep resolving and the value keeps its token.
+// moveCell re-seals one cell under the primary data key (within its data
+// subject's layer, if it has one) and re-indexes it under the primary
+// index key (Rotate turns both keysets at once). A deterministic token
+// stays the value's token: its entry in the token map is filed under the
+// new digest, so tokens handed out before the rotation keep resolving and
+// the value keeps its token. A data_subject cell refiles its subject's key
+// under the new digest too.
 func moveCell(ctx context.Context, tx pgx.Tx, v *Vault, u uuid.UUID, c storedCell) error {
 	where := crypto.Cell{VaultID: v.ID, Table: c.table, Column: c.column, RecordID: c.record.String()}
-	plain, err := v.Keys.Open(c.ciphertext, where)
+	plain, err := v.Keys.OpenFor(c.key, c.ciphertext, where)
 	if err != nil {
 		return apierr.Internal("a cell of the vault does not open with its keys")
 	}
-	sealed, err := v.Keys.Seal(plain, where)
+	sealed, err := v.Keys.SealFor(c.key, plain, where)
 	if err != nil {
 		return err
 	}
@@ -187,6 +202,11 @@ func moveCell(ctx context.Context, tx pgx.Tx, v *Vault, u uuid.UUID, c storedCel
 	if _, err := tx.Exec(ctx, `UPDATE vault_cells SET ciphertext = $4, blind_index = $5, unique_index = $6
 		WHERE vault_id = $1 AND record_id = $2 AND column_name = $3`, u, c.record, c.column, sealed, index, unique); err != nil {
 		return err
+	}
+	if t, ok := v.Schema.Table(c.table); ok && c.subject != nil && t.SubjectColumn() != nil && t.SubjectColumn().Name == c.column {
+		if err := RefileSubjectKey(ctx, tx, v, *c.subject, schema.TextOf(plain)); err != nil {
+			return err
+		}
 	}
 	group, ok := deterministicGroup(v.Schema, c.table, c.column)
 	if !ok {

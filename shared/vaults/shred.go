@@ -135,7 +135,8 @@ func (m *Manager) DeleteVault(ctx context.Context, p request.Principal, id strin
 		}
 		if layered {
 			state = ShredPending
-			if _, err := tx.Exec(ctx, `INSERT INTO vault_shreds (vault_id, vault_name, requested_by) VALUES ($1, $2, $3)`, u, v.Name, p.ID); err != nil {
+			if _, err := tx.Exec(ctx, `INSERT INTO vault_shreds (vault_id, vault_name, requested_by, subject_epoch)
+				SELECT $1, $2, $3, subject_epoch FROM vaults WHERE id = $1`, u, v.Name, p.ID); err != nil {
 				return nil, err
 			}
 		}
@@ -186,7 +187,8 @@ func (m *Manager) FinishShreds(ctx context.Context) (int, error) {
 	return len(ids), nil
 }
 
-// shred destroys a deleted vault's key, then records it and its event.
+// shred destroys a deleted vault's key and its subject epochs' keys, then
+// records it and its event.
 func (m *Manager) shred(ctx context.Context, u uuid.UUID) error {
 	if m.Vaults.vaultKeys == nil {
 		return errors.New("vaults: no vault key store is configured to destroy the key in")
@@ -194,6 +196,16 @@ func (m *Manager) shred(ctx context.Context, u uuid.UUID) error {
 	id := FormatID(u)
 	if err := m.Vaults.vaultKeys.Destroy(ctx, id); err != nil {
 		return fmt.Errorf("vaults: destroy the key of vault %s: %w", id, err)
+	}
+	var epochs int
+	if err := m.Vaults.pool.QueryRow(ctx, `SELECT subject_epoch FROM vault_shreds WHERE vault_id = $1`, u).Scan(&epochs); err != nil {
+		return err
+	}
+	// Destroying a key that was never made (or is gone) is no error.
+	for e := 1; e <= epochs; e++ {
+		if err := m.Vaults.vaultKeys.Destroy(ctx, kek.SubjectEpochKeyID(id, e)); err != nil {
+			return fmt.Errorf("vaults: destroy subject epoch %d of vault %s: %w", e, id, err)
+		}
 	}
 	return m.Publisher.Transact(ctx, func(tx pgx.Tx) ([]event.Event, error) {
 		var d vaultShredding

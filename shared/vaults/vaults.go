@@ -52,8 +52,10 @@ type Store struct {
 	cache map[string]*Vault
 	usage keyUsage
 	// vaultKeys, when set, wraps every keyset a second time with its
-	// vault's own key, kept outside the database (crypto-shredding).
+	// vault's own key, kept outside the database (crypto-shredding), and
+	// keeps the outside keys of the data-subject epochs (subjects.go).
 	vaultKeys kek.VaultKeys
+	epochs    epochKeys
 }
 
 // NewStore returns a Store on pool whose keysets are wrapped by kek.

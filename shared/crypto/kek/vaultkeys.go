@@ -33,14 +33,22 @@ type VaultKeys interface {
 // wrapped can be opened again.
 var ErrVaultKeyDestroyed = errors.New("kek: the vault's key does not exist (destroyed, or never made)")
 
-// vaultIDRE is the form of vault ids: a vault key is named after one.
-var vaultIDRE = regexp.MustCompile(`^[0-9a-f]{32}$`)
+// vaultIDRE is the form of the names of vault keys: a vault id, or a
+// vault id and a subject epoch (SubjectEpochKeyID).
+var vaultIDRE = regexp.MustCompile(`^[0-9a-f]{32}(-s[1-9][0-9]{0,9})?$`)
 
 func checkVaultID(id string) error {
 	if !vaultIDRE.MatchString(id) {
 		return fmt.Errorf("kek: %q is not a vault id", id)
 	}
 	return nil
+}
+
+// SubjectEpochKeyID names the key, in the same store as the vaults' own
+// keys, that wraps a vault's data-subject keys during one epoch
+// (shared/vaults/subjects.go): destroyed when the epoch ends.
+func SubjectEpochKeyID(vaultID string, epoch int) string {
+	return fmt.Sprintf("%s-s%d", vaultID, epoch)
 }
 
 // dirVaultKeys keeps each vault's key as a 32-byte file in a directory,

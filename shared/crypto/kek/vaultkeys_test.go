@@ -60,6 +60,36 @@ func testVaultKeys(t *testing.T, fresh func() VaultKeys) {
 	if _, err := b.Encrypt([]byte("x"), nil); err != nil {
 		t.Errorf("vault B after A's destruction: %v", err)
 	}
+
+	// A subject epoch's key is a key of its own: destroying it leaves the
+	// vault's key alone.
+	for _, bad := range []string{vaultB + "-s0", vaultB + "-s01", vaultB + "-x1", vaultB + "-s1/.."} {
+		if _, err := vk.For(ctx, bad, true); err == nil {
+			t.Errorf("key name %q was accepted", bad)
+		}
+	}
+	epoch := SubjectEpochKeyID(vaultB, 1)
+	e, err := vk.For(ctx, epoch, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ect, _ := e.Encrypt([]byte("epoch"), nil)
+	if _, err := b.Decrypt(ect, nil); err == nil {
+		t.Error("the vault's key opened its subject epoch key's ciphertext")
+	}
+	if err := vk.Destroy(ctx, epoch); err != nil {
+		t.Fatal(err)
+	}
+	if k, err := fresh().For(ctx, epoch, false); err == nil {
+		if _, err = k.Decrypt(ect, nil); !errors.Is(err, ErrVaultKeyDestroyed) {
+			t.Errorf("the destroyed epoch key still opens: %v", err)
+		}
+	} else if !errors.Is(err, ErrVaultKeyDestroyed) {
+		t.Errorf("the destroyed epoch key: %v", err)
+	}
+	if _, err := b.Encrypt([]byte("x"), nil); err != nil {
+		t.Errorf("vault B after its epoch key's destruction: %v", err)
+	}
 }
 
 func TestDirVaultKeys(t *testing.T) {
