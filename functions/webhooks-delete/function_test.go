@@ -4,80 +4,35 @@ import (
 	"context"
 	"testing"
 
-	"github.com/cloudevents/sdk-go/v2/event"
-
-	"github.com/skyflow-oss/skyflow/eventing/catalog"
 	"github.com/skyflow-oss/skyflow/shared/functest"
-	"github.com/skyflow-oss/skyflow/shared/request"
 	"github.com/skyflow-oss/skyflow/shared/webhooks"
+	"github.com/skyflow-oss/skyflow/shared/webhooks/webhookstest"
 )
-
-var admin = request.Principal{ID: functest.Admin[request.ExtPrincipal], Roles: []string{"admin"}}
-
-// service is the webhook service on the environment, for setting up
-// endpoints (at a public address that needs no name lookup).
-func service(t *testing.T, env *functest.Env) *webhooks.Service {
-	t.Helper()
-	b, err := webhooks.Connect(context.Background(), env.Config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Pool.Close)
-	return webhooks.NewService(b, "/skyflow/functions/webhooks-subscribe")
-}
-
-func subscribe(t *testing.T, s *webhooks.Service, types ...string) *webhooks.NewEndpoint {
-	t.Helper()
-	if len(types) == 0 {
-		types = []string{"com.skyflow.vault.*"}
-	}
-	ep, err := s.Subscribe(context.Background(), admin, webhooks.SubscribeRequest{URL: "https://93.184.216.34/hooks", EventTypes: types})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ep
-}
-
-// withID is the request's webhookid extension.
-func withID(id string) map[string]string { return map[string]string{request.ExtWebhookID: id} }
-
-// emitted are the events of one type the function published, each
-// checked against the catalog.
-func emitted(t *testing.T, env *functest.Env, typ string) []event.Event {
-	t.Helper()
-	out := env.Sink.OfType(typ)
-	for _, e := range out {
-		if err := catalog.Validate(e); err != nil {
-			t.Error(err)
-		}
-	}
-	return out
-}
 
 func TestDeleteRemovesTheEndpoint(t *testing.T) {
 	env := functest.New(t)
 	f := env.Start(New())
-	s := service(t, env)
-	ep := subscribe(t, s)
-	keep := subscribe(t, s)
+	s := webhookstest.Service(env)
+	ep := webhookstest.Subscribe(t, s)
+	keep := webhookstest.Subscribe(t, s)
 	var res webhooks.Deleted
-	env.Call(f, functest.Event(RequestType, nil, functest.Admin, withID(ep.ID)), ReplyType, &res)
+	env.Call(f, functest.Event(RequestType, nil, functest.Admin, webhookstest.WithID(ep.ID)), ReplyType, &res)
 	if res.ID != ep.ID || !res.Deleted {
 		t.Fatalf("answered %+v", res)
 	}
-	if _, err := s.Get(context.Background(), admin, ep.ID); err == nil {
+	if _, err := s.Get(context.Background(), webhookstest.Admin, ep.ID); err == nil {
 		t.Fatal("the endpoint is still there")
 	}
-	if _, err := s.Get(context.Background(), admin, keep.ID); err != nil {
+	if _, err := s.Get(context.Background(), webhookstest.Admin, keep.ID); err != nil {
 		t.Fatal("another endpoint went too")
 	}
-	ev := emitted(t, env, webhooks.DeletedType)
+	ev := webhookstest.Emitted(env, webhooks.DeletedType)
 	if len(ev) != 1 || ev[0].Subject() != ep.ID {
 		t.Fatalf("deleted events %v", ev)
 	}
-	env.Refuses(f, functest.Event(RequestType, nil, functest.Admin, withID(ep.ID)), 404)
-	env.Refuses(f, functest.Event(RequestType, nil, functest.Admin, withID("not-an-id")), 404)
+	env.Refuses(f, functest.Event(RequestType, nil, functest.Admin, webhookstest.WithID(ep.ID)), 404)
+	env.Refuses(f, functest.Event(RequestType, nil, functest.Admin, webhookstest.WithID("not-an-id")), 404)
 	env.Refuses(f, functest.Event(RequestType, nil, functest.Admin), 404)
-	env.Refuses(f, functest.Event(RequestType, nil, functest.Owner, withID(keep.ID)), 403)
-	env.Refuses(f, functest.Event(RequestType, nil, withID(keep.ID)), 401)
+	env.Refuses(f, functest.Event(RequestType, nil, functest.Owner, webhookstest.WithID(keep.ID)), 403)
+	env.Refuses(f, functest.Event(RequestType, nil, webhookstest.WithID(keep.ID)), 401)
 }

@@ -14,56 +14,12 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/google/uuid"
 
-	"github.com/skyflow-oss/skyflow/eventing/catalog"
 	"github.com/skyflow-oss/skyflow/shared/functest"
 	"github.com/skyflow-oss/skyflow/shared/request"
 	"github.com/skyflow-oss/skyflow/shared/sender"
 	"github.com/skyflow-oss/skyflow/shared/webhooks"
+	"github.com/skyflow-oss/skyflow/shared/webhooks/webhookstest"
 )
-
-var admin = request.Principal{ID: functest.Admin[request.ExtPrincipal], Roles: []string{"admin"}}
-
-// service is the webhook service on the environment, for setting up
-// endpoints (at a public address that needs no name lookup).
-func service(t *testing.T, env *functest.Env) *webhooks.Service {
-	t.Helper()
-	b, err := webhooks.Connect(context.Background(), env.Config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Pool.Close)
-	return webhooks.NewService(b, "/skyflow/functions/webhooks-subscribe")
-}
-
-func subscribe(t *testing.T, s *webhooks.Service, types ...string) *webhooks.NewEndpoint {
-	t.Helper()
-	if len(types) == 0 {
-		types = []string{"com.skyflow.vault.*"}
-	}
-	ep, err := s.Subscribe(context.Background(), admin, webhooks.SubscribeRequest{URL: "https://93.184.216.34/hooks", EventTypes: types})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ep
-}
-
-// withID is the request's webhookid extension.
-func withID(id string) map[string]string { return map[string]string{request.ExtWebhookID: id} }
-
-// emitted are the events of one type the function published, each
-// checked against the catalog.
-func emitted(t *testing.T, env *functest.Env, typ string) []event.Event {
-	t.Helper()
-	out := env.Sink.OfType(typ)
-	for _, e := range out {
-		if err := catalog.Validate(e); err != nil {
-			t.Error(err)
-		}
-	}
-	return out
-}
-
-var _ = emitted
 
 // The delivery log: newest first, paged, by status; event, status,
 // attempts, latency, last response code and error, next attempt; never
@@ -80,8 +36,8 @@ func TestDeliveryLog(t *testing.T) {
 		fmt.Fprint(w, "receiver-private-answer")
 	}))
 	defer rcv.Close()
-	s := service(t, env)
-	ep, err := s.Subscribe(context.Background(), admin, webhooks.SubscribeRequest{URL: rcv.URL, EventTypes: []string{"com.skyflow.vault.*"}})
+	s := webhookstest.Service(env)
+	ep, err := s.Subscribe(context.Background(), webhookstest.Admin, webhooks.SubscribeRequest{URL: rcv.URL, EventTypes: []string{"com.skyflow.vault.*"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,11 +59,11 @@ func TestDeliveryLog(t *testing.T) {
 		time.Sleep(2 * time.Millisecond)
 	}
 	var page1, page2 webhooks.Deliveries
-	env.Call(f, functest.Event(RequestType, nil, functest.Admin, withID(ep.ID), map[string]string{request.ExtQuery: "page_size=3"}), ReplyType, &page1)
+	env.Call(f, functest.Event(RequestType, nil, functest.Admin, webhookstest.WithID(ep.ID), map[string]string{request.ExtQuery: "page_size=3"}), ReplyType, &page1)
 	if len(page1.Deliveries) != 3 || page1.NextPageToken == "" {
 		t.Fatalf("page 1: %+v", page1)
 	}
-	env.Call(f, functest.Event(RequestType, nil, functest.Admin, withID(ep.ID), map[string]string{request.ExtQuery: "page_size=3&page_token=" + page1.NextPageToken}), ReplyType, &page2)
+	env.Call(f, functest.Event(RequestType, nil, functest.Admin, webhookstest.WithID(ep.ID), map[string]string{request.ExtQuery: "page_size=3&page_token=" + page1.NextPageToken}), ReplyType, &page2)
 	all := append(page1.Deliveries, page2.Deliveries...)
 	if len(all) != 4 || page2.NextPageToken != "" {
 		t.Fatalf("pages: %+v %+v", page1, page2)
@@ -133,11 +89,11 @@ func TestDeliveryLog(t *testing.T) {
 		t.Fatalf("the log shows a payload or a response body: %s", raw)
 	}
 	var pending webhooks.Deliveries
-	env.Call(f, functest.Event(RequestType, nil, functest.Admin, withID(ep.ID), map[string]string{request.ExtQuery: "status=pending"}), ReplyType, &pending)
+	env.Call(f, functest.Event(RequestType, nil, functest.Admin, webhookstest.WithID(ep.ID), map[string]string{request.ExtQuery: "status=pending"}), ReplyType, &pending)
 	if len(pending.Deliveries) != 2 {
 		t.Fatalf("%d pending, want 2", len(pending.Deliveries))
 	}
-	env.Refuses(f, functest.Event(RequestType, nil, functest.Admin, withID(ep.ID), map[string]string{request.ExtQuery: "status=lost"}), 400)
-	env.Refuses(f, functest.Event(RequestType, nil, functest.Admin, withID("00000000-0000-4000-8000-000000000000")), 404)
-	env.Refuses(f, functest.Event(RequestType, nil, functest.Owner, withID(ep.ID)), 403)
+	env.Refuses(f, functest.Event(RequestType, nil, functest.Admin, webhookstest.WithID(ep.ID), map[string]string{request.ExtQuery: "status=lost"}), 400)
+	env.Refuses(f, functest.Event(RequestType, nil, functest.Admin, webhookstest.WithID("00000000-0000-4000-8000-000000000000")), 404)
+	env.Refuses(f, functest.Event(RequestType, nil, functest.Owner, webhookstest.WithID(ep.ID)), 403)
 }

@@ -4,78 +4,33 @@ import (
 	"context"
 	"testing"
 
-	"github.com/cloudevents/sdk-go/v2/event"
-
-	"github.com/skyflow-oss/skyflow/eventing/catalog"
 	"github.com/skyflow-oss/skyflow/shared/functest"
-	"github.com/skyflow-oss/skyflow/shared/request"
 	"github.com/skyflow-oss/skyflow/shared/webhooks"
+	"github.com/skyflow-oss/skyflow/shared/webhooks/webhookstest"
 )
-
-var admin = request.Principal{ID: functest.Admin[request.ExtPrincipal], Roles: []string{"admin"}}
-
-// service is the webhook service on the environment, for setting up
-// endpoints (at a public address that needs no name lookup).
-func service(t *testing.T, env *functest.Env) *webhooks.Service {
-	t.Helper()
-	b, err := webhooks.Connect(context.Background(), env.Config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Pool.Close)
-	return webhooks.NewService(b, "/skyflow/functions/webhooks-subscribe")
-}
-
-func subscribe(t *testing.T, s *webhooks.Service, types ...string) *webhooks.NewEndpoint {
-	t.Helper()
-	if len(types) == 0 {
-		types = []string{"com.skyflow.vault.*"}
-	}
-	ep, err := s.Subscribe(context.Background(), admin, webhooks.SubscribeRequest{URL: "https://93.184.216.34/hooks", EventTypes: types})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ep
-}
-
-// withID is the request's webhookid extension.
-func withID(id string) map[string]string { return map[string]string{request.ExtWebhookID: id} }
-
-// emitted are the events of one type the function published, each
-// checked against the catalog.
-func emitted(t *testing.T, env *functest.Env, typ string) []event.Event {
-	t.Helper()
-	out := env.Sink.OfType(typ)
-	for _, e := range out {
-		if err := catalog.Validate(e); err != nil {
-			t.Error(err)
-		}
-	}
-	return out
-}
 
 func TestEnableReenablesADisabledEndpoint(t *testing.T) {
 	env := functest.New(t)
 	f := env.Start(New())
-	s := service(t, env)
-	ep := subscribe(t, s)
+	s := webhookstest.Service(env)
+	ep := webhookstest.Subscribe(t, s)
 	if _, err := s.Pool.Exec(context.Background(), `UPDATE webhook_endpoints SET status = 'disabled', disabled_at = now(),
 		disabled_reason = 'the endpoint answered 410 Gone', failing_since = now(), consecutive_dead = 3 WHERE id = $1`, ep.ID); err != nil {
 		t.Fatal(err)
 	}
 	var res webhooks.Endpoint
-	env.Call(f, functest.Event(RequestType, nil, functest.Admin, withID(ep.ID)), ReplyType, &res)
+	env.Call(f, functest.Event(RequestType, nil, functest.Admin, webhookstest.WithID(ep.ID)), ReplyType, &res)
 	if res.Status != webhooks.StatusActive || res.DisabledAt != nil || res.DisabledReason != "" || res.FailingSince != nil {
 		t.Fatalf("answered %+v", res)
 	}
-	if ev := emitted(t, env, webhooks.EnabledType); len(ev) != 1 || ev[0].Subject() != ep.ID {
+	if ev := webhookstest.Emitted(env, webhooks.EnabledType); len(ev) != 1 || ev[0].Subject() != ep.ID {
 		t.Fatalf("enabled events %v", ev)
 	}
 	// Enabling an active endpoint changes nothing and says nothing.
-	env.Call(f, functest.Event(RequestType, nil, functest.Admin, withID(ep.ID)), ReplyType, &res)
-	if ev := emitted(t, env, webhooks.EnabledType); len(ev) != 1 {
+	env.Call(f, functest.Event(RequestType, nil, functest.Admin, webhookstest.WithID(ep.ID)), ReplyType, &res)
+	if ev := webhookstest.Emitted(env, webhooks.EnabledType); len(ev) != 1 {
 		t.Fatalf("%d enabled events", len(ev))
 	}
-	env.Refuses(f, functest.Event(RequestType, nil, functest.Admin, withID("00000000-0000-4000-8000-000000000000")), 404)
-	env.Refuses(f, functest.Event(RequestType, nil, functest.Owner, withID(ep.ID)), 403)
+	env.Refuses(f, functest.Event(RequestType, nil, functest.Admin, webhookstest.WithID("00000000-0000-4000-8000-000000000000")), 404)
+	env.Refuses(f, functest.Event(RequestType, nil, functest.Owner, webhookstest.WithID(ep.ID)), 403)
 }

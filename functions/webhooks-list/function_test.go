@@ -6,57 +6,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cloudevents/sdk-go/v2/event"
-
-	"github.com/skyflow-oss/skyflow/eventing/catalog"
 	"github.com/skyflow-oss/skyflow/shared/functest"
 	"github.com/skyflow-oss/skyflow/shared/request"
 	"github.com/skyflow-oss/skyflow/shared/webhooks"
+	"github.com/skyflow-oss/skyflow/shared/webhooks/webhookstest"
 )
-
-var admin = request.Principal{ID: functest.Admin[request.ExtPrincipal], Roles: []string{"admin"}}
-
-// service is the webhook service on the environment, for setting up
-// endpoints (at a public address that needs no name lookup).
-func service(t *testing.T, env *functest.Env) *webhooks.Service {
-	t.Helper()
-	b, err := webhooks.Connect(context.Background(), env.Config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Pool.Close)
-	return webhooks.NewService(b, "/skyflow/functions/webhooks-subscribe")
-}
-
-func subscribe(t *testing.T, s *webhooks.Service, types ...string) *webhooks.NewEndpoint {
-	t.Helper()
-	if len(types) == 0 {
-		types = []string{"com.skyflow.vault.*"}
-	}
-	ep, err := s.Subscribe(context.Background(), admin, webhooks.SubscribeRequest{URL: "https://93.184.216.34/hooks", EventTypes: types})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ep
-}
-
-// withID is the request's webhookid extension.
-func withID(id string) map[string]string { return map[string]string{request.ExtWebhookID: id} }
-
-// emitted are the events of one type the function published, each
-// checked against the catalog.
-func emitted(t *testing.T, env *functest.Env, typ string) []event.Event {
-	t.Helper()
-	out := env.Sink.OfType(typ)
-	for _, e := range out {
-		if err := catalog.Validate(e); err != nil {
-			t.Error(err)
-		}
-	}
-	return out
-}
-
-var _ = emitted
 
 func query(q string) map[string]string { return map[string]string{request.ExtQuery: q} }
 
@@ -65,10 +19,10 @@ func query(q string) map[string]string { return map[string]string{request.ExtQue
 func TestListPagesNewestFirstWithoutSecrets(t *testing.T) {
 	env := functest.New(t)
 	f := env.Start(New())
-	s := service(t, env)
+	s := webhookstest.Service(env)
 	var made []*webhooks.NewEndpoint
 	for range 5 {
-		made = append(made, subscribe(t, s))
+		made = append(made, webhookstest.Subscribe(t, s))
 	}
 	s.Pool.Exec(context.Background(), `UPDATE webhook_endpoints SET status = 'disabled' WHERE id = $1`, made[0].ID)
 	var ids []string

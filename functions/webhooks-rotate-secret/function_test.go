@@ -6,78 +6,33 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cloudevents/sdk-go/v2/event"
-
-	"github.com/skyflow-oss/skyflow/eventing/catalog"
 	"github.com/skyflow-oss/skyflow/shared/functest"
-	"github.com/skyflow-oss/skyflow/shared/request"
 	"github.com/skyflow-oss/skyflow/shared/webhooks"
+	"github.com/skyflow-oss/skyflow/shared/webhooks/webhookstest"
 )
-
-var admin = request.Principal{ID: functest.Admin[request.ExtPrincipal], Roles: []string{"admin"}}
-
-// service is the webhook service on the environment, for setting up
-// endpoints (at a public address that needs no name lookup).
-func service(t *testing.T, env *functest.Env) *webhooks.Service {
-	t.Helper()
-	b, err := webhooks.Connect(context.Background(), env.Config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Pool.Close)
-	return webhooks.NewService(b, "/skyflow/functions/webhooks-subscribe")
-}
-
-func subscribe(t *testing.T, s *webhooks.Service, types ...string) *webhooks.NewEndpoint {
-	t.Helper()
-	if len(types) == 0 {
-		types = []string{"com.skyflow.vault.*"}
-	}
-	ep, err := s.Subscribe(context.Background(), admin, webhooks.SubscribeRequest{URL: "https://93.184.216.34/hooks", EventTypes: types})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ep
-}
-
-// withID is the request's webhookid extension.
-func withID(id string) map[string]string { return map[string]string{request.ExtWebhookID: id} }
-
-// emitted are the events of one type the function published, each
-// checked against the catalog.
-func emitted(t *testing.T, env *functest.Env, typ string) []event.Event {
-	t.Helper()
-	out := env.Sink.OfType(typ)
-	for _, e := range out {
-		if err := catalog.Validate(e); err != nil {
-			t.Error(err)
-		}
-	}
-	return out
-}
 
 func TestRotateGivesANewSecretOnce(t *testing.T) {
 	env := functest.New(t)
 	env.Config["SKYFLOW_WEBHOOK_SECRET_OVERLAP"] = "2h"
 	f := env.Start(New())
-	s := service(t, env)
-	ep := subscribe(t, s)
+	s := webhookstest.Service(env)
+	ep := webhookstest.Subscribe(t, s)
 	var res webhooks.RotatedSecret
-	env.Call(f, functest.Event(RequestType, nil, functest.Admin, withID(ep.ID)), ReplyType, &res)
+	env.Call(f, functest.Event(RequestType, nil, functest.Admin, webhookstest.WithID(ep.ID)), ReplyType, &res)
 	if res.ID != ep.ID || res.Secret == ep.Secret || !strings.HasPrefix(res.Secret, "whsec_") || res.SecretVersion != 2 {
 		t.Fatalf("answered %+v", res)
 	}
 	if d := time.Until(res.PreviousSecretExpiresAt); d < 119*time.Minute || d > 2*time.Hour {
 		t.Fatalf("the previous secret signs for %s, want SKYFLOW_WEBHOOK_SECRET_OVERLAP", d)
 	}
-	got, _ := s.Get(context.Background(), admin, ep.ID)
+	got, _ := s.Get(context.Background(), webhookstest.Admin, ep.ID)
 	if got.SecretVersion != 2 || got.PreviousSecretExpiresAt == nil {
 		t.Fatalf("endpoint %+v", got)
 	}
-	ev := emitted(t, env, webhooks.SecretRotatedType)
+	ev := webhookstest.Emitted(env, webhooks.SecretRotatedType)
 	if len(ev) != 1 || strings.Contains(string(ev[0].Data()), strings.TrimPrefix(res.Secret, "whsec_")) {
 		t.Fatalf("rotated events %v", ev)
 	}
-	env.Refuses(f, functest.Event(RequestType, nil, functest.Admin, withID("00000000-0000-4000-8000-000000000000")), 404)
-	env.Refuses(f, functest.Event(RequestType, nil, functest.Owner, withID(ep.ID)), 403)
+	env.Refuses(f, functest.Event(RequestType, nil, functest.Admin, webhookstest.WithID("00000000-0000-4000-8000-000000000000")), 404)
+	env.Refuses(f, functest.Event(RequestType, nil, functest.Owner, webhookstest.WithID(ep.ID)), 403)
 }
