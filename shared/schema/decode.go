@@ -57,7 +57,7 @@ func (s *shape) with(field string, sub *shape) *shape {
 
 var vaultShape = object("name", "description", "tables").
 	with("tables", &shape{elem: object("name", "columns").
-		with("columns", &shape{elem: object("name", "data_type", "token_type", "redaction", "mask", "unique", "column_group", "validation").
+		with("columns", &shape{elem: object("name", "data_type", "token_type", "redaction", "mask", "unique", "column_group", "validation", "data_subject").
 			with("validation", object("kind", "regex"))})})
 
 // maxDepth is far deeper than a schema goes, and keeps the walk from

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -132,9 +133,9 @@ func (s *Store) epochKey(ctx context.Context, q querier, vaultID string, u uuid.
 	if errors.Is(err, pgx.ErrNoRows) && create {
 		// Made here; a writer racing to make it too loses the insert and
 		// reads the winner's.
-		fresh, err := outside.Encrypt(crypto.NewSubjectKeyMaterial(), epochKeyAD(vaultID, n))
-		if err != nil {
-			return nil, fmt.Errorf("vaults: wrap subject epoch %d: %w", n, err)
+		fresh, werr := outside.Encrypt(crypto.NewSubjectKeyMaterial(), epochKeyAD(vaultID, n))
+		if werr != nil {
+			return nil, fmt.Errorf("vaults: wrap subject epoch %d: %w", n, werr)
 		}
 		if _, err := q.Exec(ctx, `INSERT INTO vault_subject_epochs (vault_id, epoch, wrapped) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, u, n, fresh); err != nil {
 			return nil, err
@@ -224,6 +225,8 @@ func subjectKeyError(err error) error {
 	if err == nil || errors.As(err, &ae) || errors.As(err, &pe) {
 		return err
 	}
+	// Key-store errors name keys and stores, never values.
+	slog.Error("a data subject's key could not be opened or made", "error", err)
 	if errors.Is(err, kek.ErrVaultKeyDestroyed) {
 		return apierr.Internal("a data subject's key is under a destroyed epoch key")
 	}
