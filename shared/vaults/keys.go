@@ -46,6 +46,19 @@ type KeysStatus struct {
 	// its own; 0 when only use (and requests) rotate them.
 	RotationPeriodDays int             `json:"rotation_period_days"`
 	Rewrap             *RewrapProgress `json:"rewrap"` // null before the first rotation
+	Subjects           SubjectKeys     `json:"subjects"`
+}
+
+// SubjectKeys is the state of a vault's data-subject keys (subjects.go).
+type SubjectKeys struct {
+	// Epoch is the current epoch: a forget ends it.
+	Epoch int `json:"epoch"`
+	// Keys is how many subjects have a key.
+	Keys int64 `json:"keys"`
+	// PendingForgets are forgets whose subject's epoch key is not
+	// destroyed yet: their data is gone from the database, not yet from
+	// its backups.
+	PendingForgets int64 `json:"pending_forgets"`
 }
 
 // KeyVersion is one data-key version's age and use.
@@ -98,7 +111,11 @@ func (s *Store) keyVersions(ctx context.Context, st *KeysStatus) error {
 	if err != nil {
 		return unavailable(err)
 	}
-	err = s.pool.QueryRow(ctx, `SELECT extract(day from key_rotation_period)::int FROM vaults WHERE id = $1`, u).Scan(&st.RotationPeriodDays)
+	err = s.pool.QueryRow(ctx, `
+		SELECT extract(day from key_rotation_period)::int, subject_epoch,
+		       (SELECT count(*) FROM vault_subject_keys WHERE vault_id = $1),
+		       (SELECT count(*) FROM vault_subject_forgets WHERE vault_id = $1 AND shredded_at IS NULL)
+		FROM vaults WHERE id = $1`, u).Scan(&st.RotationPeriodDays, &st.Subjects.Epoch, &st.Subjects.Keys, &st.Subjects.PendingForgets)
 	return unavailable(err)
 }
 

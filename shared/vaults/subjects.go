@@ -395,6 +395,9 @@ func (m *Manager) ShredSubjects(ctx context.Context, id string, deadline time.Ti
 		done = len(events)
 		return events, err
 	})
+	if err == nil {
+		subjectsShredded.Add(float64(done))
+	}
 	return done, unavailable(err)
 }
 
@@ -511,5 +514,14 @@ var subjectKeysRewrapped = func() prometheus.Counter {
 	return skymetrics.Register(skymetrics.Registry, prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "skyflow_vault_subject_keys_rewrapped_total",
 		Help: "Data-subject keys rewrapped under a new epoch key after a forget.",
+	}), &err)
+}()
+
+// subjectsShredded counts forgets whose subject's epoch key is destroyed.
+var subjectsShredded = func() prometheus.Counter {
+	var err error
+	return skymetrics.Register(skymetrics.Registry, prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "skyflow_vault_subjects_shredded_total",
+		Help: "Forgotten data subjects whose key no backup can open any more (their epoch key destroyed).",
 	}), &err)
 }()
