@@ -418,3 +418,25 @@ func TestSubjectsSurviveIndexKeyRotation(t *testing.T) {
 		t.Fatalf("forget after the rotation: %+v, %v", res, err)
 	}
 }
+
+// Deleting a vault destroys its subject epoch keys along with its own key.
+func TestDeletingAVaultDestroysItsSubjectEpochKeys(t *testing.T) {
+	f := clinic(t)
+	f.insert("visits", map[string]any{"patient": "p-alice", "note": "x"})
+	f.insert("visits", map[string]any{"patient": "p-bob", "note": "y"})
+	if _, err := f.forget(owner, "p-alice"); err != nil { // epoch 2 begins
+		t.Fatal(err)
+	}
+	if _, err := f.keys.For(f.ctx, kek.SubjectEpochKeyID(f.vault, 2), false); err != nil {
+		t.Fatalf("epoch 2's key before the deletion: %v", err)
+	}
+	res, err := vaults.NewManager(f.backend, "/tests/vaults").DeleteVault(f.ctx, admin, f.vault)
+	if err != nil || res.CryptoShredding != vaults.ShredDone {
+		t.Fatalf("delete: %+v, %v", res, err)
+	}
+	for _, name := range []string{f.vault, kek.SubjectEpochKeyID(f.vault, 1), kek.SubjectEpochKeyID(f.vault, 2)} {
+		if _, err := f.keys.For(f.ctx, name, false); !errors.Is(err, kek.ErrVaultKeyDestroyed) {
+			t.Errorf("key %s after the vault's deletion: %v, want ErrVaultKeyDestroyed", name, err)
+		}
+	}
+}
