@@ -151,9 +151,21 @@ func (c *call) subjectKeysOf(ctx context.Context, tx pgx.Tx, tables []*schema.Ta
 }
 
 // forget deletes the records of subject keys, their tokens and the keys,
-// and records the forget for the shredding.
+// and records the forget for the shredding. A deterministic token no
+// other record holds any more is dropped from the token map too, so that
+// tokenize no longer tells that the vault once held the value.
 func (c *call) forget(ctx context.Context, tx pgx.Tx, keys []uuid.UUID, res *ForgetResponse) error {
-	rows, err := tx.Query(ctx, `DELETE FROM vault_records WHERE vault_id = $1 AND subject_key = ANY($2) RETURNING id, table_name`, c.v.ID, keys)
+	rows, err := tx.Query(ctx, `
+		SELECT DISTINCT c.token FROM vault_cells c JOIN vault_records r ON r.vault_id = c.vault_id AND r.id = c.record_id
+		WHERE r.vault_id = $1 AND r.subject_key = ANY($2) AND c.token IS NOT NULL`, c.v.ID, keys)
+	if err != nil {
+		return err
+	}
+	toks, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return err
+	}
+	rows, err = tx.Query(ctx, `DELETE FROM vault_records WHERE vault_id = $1 AND subject_key = ANY($2) RETURNING id, table_name`, c.v.ID, keys)
 	if err != nil {
 		return err
 	}
@@ -169,6 +181,11 @@ func (c *call) forget(ctx context.Context, tx pgx.Tx, keys []uuid.UUID, res *For
 		return err
 	}
 	if _, err := tx.Exec(ctx, `DELETE FROM vault_tokens WHERE vault_id = $1 AND record_id = ANY($2)`, c.v.ID, ids); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `
+		DELETE FROM vault_tokens t WHERE t.vault_id = $1 AND t.column_group IS NOT NULL AND t.token = ANY($2)
+		  AND NOT EXISTS (SELECT 1 FROM vault_cells v WHERE v.vault_id = $1 AND v.token = t.token)`, c.v.ID, toks); err != nil {
 		return err
 	}
 	var epoch int

@@ -62,6 +62,9 @@ type call struct {
 	action string
 	access access
 	events []event.Event
+	// subjects are the data-subject keys the call has looked up, by
+	// identifier: a request of 25 records of one subject looks it up once.
+	subjects map[string]*subject
 }
 
 // access is the data of an AccessType event.

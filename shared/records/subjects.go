@@ -55,11 +55,18 @@ func (c *call) givenSubject(ctx context.Context, tx pgx.Tx, t *schema.Table, fie
 	if err != nil {
 		return nil, apierr.InvalidArgument("%s.fields.%s: %s", where, col.Name, message(err))
 	}
+	if sub, ok := c.subjects[val.Text]; ok {
+		return sub, nil
+	}
 	id, key, err := c.s.Vaults.SubjectKeyFor(ctx, tx, c.v, val.Text)
 	if err != nil {
 		return nil, err
 	}
-	return &subject{id: id, key: key}, nil
+	if c.subjects == nil {
+		c.subjects = map[string]*subject{}
+	}
+	c.subjects[val.Text] = &subject{id: id, key: key}
+	return c.subjects[val.Text], nil
 }
 
 // moveToSubject makes record id of table t belong to subject to: when it

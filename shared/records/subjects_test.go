@@ -35,7 +35,7 @@ const clinicSchema = `{
     {"name": "doctors", "columns": [{"name": "name", "data_type": "string"}]}
   ],
   "policy": {"roles": {
-    "owner":   {"tables": {"*": {"insert": true, "update": true, "delete": true, "read": {"*": "PLAIN_TEXT"}}}, "detokenize": true},
+    "owner":   {"tables": {"*": {"insert": true, "update": true, "delete": true, "read": {"*": "PLAIN_TEXT"}}}, "detokenize": true, "tokenize": true},
     "clerk":   {"tables": {"patients": {"insert": true, "delete": true, "read": {"*": "PLAIN_TEXT"}}, "visits": {"insert": true, "read": {"*": "PLAIN_TEXT"}}}}
   }}
 }`
@@ -154,6 +154,13 @@ func TestForgetShredsTheSubjectFromBackups(t *testing.T) {
 	doctor := f.insert("doctors", map[string]any{"name": "Dr. Who"})
 
 	backup := f.takeBackup(alice.SkyflowID, visits[0].SkyflowID, visits[1].SkyflowID)
+	tokenize := func(email string) error {
+		_, err := f.svc.Tokenize(f.ctx, owner, f.vault, records.TokenizeRequest{Parameters: []records.TokenizeParameter{{Value: json.RawMessage(`"` + email + `"`), ColumnGroup: "patients.email"}}})
+		return err
+	}
+	if err := tokenize("alice@example.com"); err != nil {
+		t.Fatalf("tokenize before the forget: %v", err)
+	}
 
 	res, err := f.forget(owner, "p-alice")
 	if err != nil {
@@ -174,6 +181,12 @@ func TestForgetShredsTheSubjectFromBackups(t *testing.T) {
 	det, err := f.svc.Detokenize(f.ctx, owner, f.vault, records.DetokenizeRequest{Parameters: []records.DetokenizeParameter{{Token: alice.Tokens["name"]}}, ContinueOnError: true})
 	if err != nil || det.Records[0].Error == nil {
 		t.Fatalf("alice's token after the forget: %+v, %v", det, err)
+	}
+	if err := tokenize("alice@example.com"); status(err) != 404 {
+		t.Fatalf("tokenize of the forgotten subject's email: %v, want 404", err)
+	}
+	if err := tokenize("bob@example.com"); err != nil {
+		t.Fatalf("tokenize of bob's email: %v", err)
 	}
 	if n := f.count(`SELECT count(*) FROM vault_subject_keys WHERE epoch <> 2`); n != 0 {
 		t.Fatalf("%d subject keys are not under the new epoch", n)
