@@ -33,7 +33,6 @@ import (
 	"github.com/skyflow-oss/skyflow/shared/credentials"
 	"github.com/skyflow-oss/skyflow/shared/identity"
 	"github.com/skyflow-oss/skyflow/shared/signing"
-	"github.com/skyflow-oss/skyflow/shared/testenv"
 )
 
 // idOps are the user service's operations, as the gateway will route them
@@ -211,10 +210,7 @@ func TestIdentityAPI(t *testing.T) {
 	if os.Getenv("VAULT_ADDR") != "" {
 		t.Skip("VAULT_ADDR is set: the platform's key-encryption key is Vault's, not .dev/master.key")
 	}
-	// The functions' Redis keys (throttle counts, deny list, replay guard)
-	// go under a prefix of this test's, deleted when it ends.
-	_, redisPrefix := testenv.Redis(t)
-	p := startPlatform(t, options{env: map[string]string{"REDIS_PREFIX": redisPrefix}})
+	p := startPlatform(t, options{})
 	tokenURI := platformTokenURI(p)
 
 	// The backend as the functions build it, for what has no HTTP route
@@ -229,7 +225,7 @@ func TestIdentityAPI(t *testing.T) {
 		"K_SINK":                  p.SinkURL(),
 		"SKYFLOW_MASTER_KEY_FILE": keyFile,
 		"SKYFLOW_TOKEN_URI":       tokenURI,
-		"REDIS_PREFIX":            redisPrefix,
+		"REDIS_PREFIX":            p.cfg.RedisPrefix, // the functions' keys (startPlatform)
 	})
 	if err != nil {
 		t.Fatalf("identity.Connect: %v", err)

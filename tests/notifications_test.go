@@ -21,7 +21,6 @@ import (
 	"github.com/skyflow-oss/skyflow/shared/notify"
 	"github.com/skyflow-oss/skyflow/shared/push"
 	"github.com/skyflow-oss/skyflow/shared/push/pushtest"
-	"github.com/skyflow-oss/skyflow/shared/testenv"
 )
 
 // receivedMail is an email the platform's mailbox kept, parsed.
@@ -98,11 +97,7 @@ func mailsTo(t *testing.T, mb *mailbox.Mailbox, to string) []receivedMail {
 // subscription's keys, to the expected notice.
 func TestNotificationsEndToEnd(t *testing.T) {
 	svc := pushtest.Start(t, "")
-	// Its own Redis keys: the gateway caches the VAPID key (shared, for an
-	// hour), and another platform's key would not be this one's.
-	_, prefix := testenv.Redis(t)
 	p := startPlatform(t, options{env: map[string]string{
-		"REDIS_PREFIX": prefix,
 		// The fake push service listens on loopback with its own certificate.
 		"SKYFLOW_PUSH_ALLOWED_NETWORKS": "127.0.0.0/8",
 		"SKYFLOW_PUSH_CA_FILE":          svc.CAFile,

@@ -76,6 +76,11 @@ func startPlatform(t testing.TB, o options) *testPlatform {
 	for k, v := range o.env {
 		env[k] = v
 	}
+	// Every platform has its own Redis keys, deleted when the test ends:
+	// the platforms of a test run share one Redis server, and the gateway
+	// caches answers there (JWKS, OpenAPI, the VAPID key) that would
+	// otherwise be another platform's.
+	_, redisPrefix := testenv.Redis(t)
 	logs := &testLog{t: t}
 	cfg := platform.Config{
 		Root:        r,
@@ -85,6 +90,7 @@ func startPlatform(t testing.TB, o options) *testPlatform {
 		IdleAfter:   o.idle,
 		DatabaseURL: o.databaseURL,
 		RedisURL:    testenv.RedisURL(t),
+		RedisPrefix: redisPrefix,
 		FunctionEnv: env,
 		Logs:        logs,
 		Logger:      slog.New(slog.NewTextHandler(logs, nil)),

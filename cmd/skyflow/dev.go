@@ -35,6 +35,9 @@ func runDev(ctx context.Context, args []string) error {
 		IdleAfter:   *idle,
 		DatabaseURL: os.Getenv("DATABASE_URL"),
 		RedisURL:    os.Getenv("REDIS_URL"),
+		// With a shared REDIS_URL, a prefix of its own keeps this
+		// platform's keys (and the gateway's cached answers) apart.
+		RedisPrefix: os.Getenv("REDIS_PREFIX"),
 		Logs:        os.Stderr,
 		Logger:      log,
 	}

@@ -22,7 +22,10 @@ func TestDevPrintsTheSummaryAndStopsOnInterrupt(t *testing.T) {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
 	cmd := exec.Command(bin, "dev", "-dir", t.TempDir(), "-listen", "127.0.0.1:0")
-	cmd.Env = append(os.Environ(), "DATABASE_URL="+testenv.Database(t), "REDIS_URL="+testenv.RedisURL(t))
+	// The test Redis is shared: this platform's keys go under a prefix of
+	// its own, deleted when the test ends.
+	_, redisPrefix := testenv.Redis(t)
+	cmd.Env = append(os.Environ(), "DATABASE_URL="+testenv.Database(t), "REDIS_URL="+testenv.RedisURL(t), "REDIS_PREFIX="+redisPrefix)
 	stdout, _ := cmd.StdoutPipe()
 	var stderr lockedBuffer
 	cmd.Stderr = &stderr

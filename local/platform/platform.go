@@ -62,6 +62,11 @@ type Config struct {
 	// DatabaseURL and RedisURL name external servers instead of the
 	// private ones under DevDir.
 	DatabaseURL, RedisURL string
+	// RedisPrefix is the functions' Redis key prefix, REDIS_PREFIX
+	// (default theirs, skyflow:). Platforms that share a Redis server need
+	// one each: the gateway caches answers there for every replica (JWKS,
+	// OpenAPI, the VAPID key), and another platform's would be wrong.
+	RedisPrefix string
 	// KafkaBrokers names a real Kafka cluster instead of the embedded one.
 	KafkaBrokers []string
 	// FunctionEnv is added to every function's environment.
@@ -282,6 +287,9 @@ func (p *Platform) startFunctions(ctx context.Context) error {
 		env["SKYFLOW_MASTER_KEY_FILE"] = keyFile
 		// Each vault's own key (crypto-shredding) as a file beside it.
 		env["SKYFLOW_VAULT_KEYS_DIR"] = filepath.Join(p.cfg.DevDir, "vault-keys")
+	}
+	if p.cfg.RedisPrefix != "" {
+		env["REDIS_PREFIX"] = p.cfg.RedisPrefix
 	}
 	for k, v := range p.cfg.FunctionEnv {
 		env[k] = v
