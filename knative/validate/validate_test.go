@@ -630,7 +630,8 @@ func TestLocalPlatformReadsTheRender(t *testing.T) {
 }
 
 // handMadeSecrets are the Secrets an operator creates in namespace skyflow
-// before the first deploy (README, "Deploying to a cluster", step 1): they
+// before the first deploy (README, "Deploying to a cluster", step 1, which
+// TestTheDeploymentGuideListsEveryHandMadeSecret keeps equal to this): they
 // hold credentials, so no manifest carries them.
 var handMadeSecrets = map[string][]string{
 	"skyflow-postgres": {"url"},
@@ -641,6 +642,48 @@ var handMadeSecrets = map[string][]string{
 	"skyflow-smtp": {"url", "from", "ca-file"},
 	// The VAPID key pair and contact (`skyflow vapid-keys`).
 	"skyflow-vapid": {"public-key", "private-key", "subject"},
+}
+
+// The deployment guide's step 1 names exactly these Secrets with exactly
+// these keys, each as a bullet "- `name`, key(s) `k1`, `k2`, …", and says
+// how to make each: an operator who follows it must not meet a pod stuck
+// on a Secret it never mentioned.
+func TestTheDeploymentGuideListsEveryHandMadeSecret(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, guide, ok := strings.Cut(string(readme), "## Deploying to a cluster")
+	_, step, ok2 := strings.Cut(guide, "\n1. Create the Secrets")
+	step, _, ok3 := strings.Cut(step, "\n2. ")
+	if !ok || !ok2 || !ok3 {
+		t.Fatal(`README.md has no "Deploying to a cluster" section with a step "1. Create the Secrets" followed by a step 2`)
+	}
+	listed := map[string][]string{}
+	for _, line := range strings.Split(step, "\n") {
+		bullet, isBullet := strings.CutPrefix(strings.TrimSpace(line), "- `")
+		if !isBullet {
+			continue
+		}
+		name, rest, _ := strings.Cut(bullet, "`")
+		head, _, _ := strings.Cut(rest, ":") // the keys come before the colon
+		var keys []string
+		for i, part := range strings.Split(head, "`") {
+			if i%2 == 1 {
+				keys = append(keys, part)
+			}
+		}
+		listed[name] = keys
+	}
+	if !maps.EqualFunc(listed, handMadeSecrets, slices.Equal) {
+		t.Errorf("README step 1 lists the Secrets %v; handMadeSecrets is %v", listed, handMadeSecrets)
+	}
+	// Each comes with the command that makes it.
+	for name := range handMadeSecrets {
+		if !strings.Contains(step, "create secret generic "+name) {
+			t.Errorf("README step 1 does not say how to make Secret %s (kubectl -n skyflow create secret generic %s …)", name, name)
+		}
+	}
 }
 
 // Every ConfigMap a function reads is in the render with the keys it
