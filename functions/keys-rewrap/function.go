@@ -1,13 +1,19 @@
 // Package main is the keys-rewrap function: after a vault's data keys
 // rotate (com.skyflow.vault.key.rotated, from the broker), it re-encrypts
 // the vault's cells that older keys sealed under the new primary, in
-// bounded batches, without blocking reads or writes. Its PingSource
-// (eventing/sources/keys-rewrap.yaml) resumes any rewrap left unfinished by
-// a crash, a redeploy or the time budget.
+// bounded batches, without blocking reads or writes. After a data subject
+// is forgotten (com.skyflow.vault.subject.forgotten, from the broker) it
+// finishes the subject's crypto-shredding that the forget left pending:
+// it rewraps the vault's other subject keys under a new epoch key and
+// destroys the old epoch's key (vaults.Manager.ShredSubjects), announcing
+// each finished forget (com.skyflow.vault.subject.shredded). Its
+// PingSource (eventing/sources/keys-rewrap.yaml) resumes any rewrap and
+// any shredding left unfinished by a crash, a redeploy or the time budget.
 package main
 
 import (
 	"context"
+	"log/slog"
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
@@ -19,10 +25,12 @@ import (
 	"github.com/skyflow-oss/skyflow/shared/vaults"
 )
 
-// Event types it takes.
+// Event types it takes, and the source of its events.
 const (
-	RotatedType = vaults.KeyRotatedType
-	PingType    = "dev.knative.sources.ping"
+	RotatedType   = vaults.KeyRotatedType
+	ForgottenType = "com.skyflow.vault.subject.forgotten" // records.SubjectForgottenType, without linking shared/records
+	PingType      = "dev.knative.sources.ping"
+	Source        = "/skyflow/functions/keys-rewrap"
 )
 
 // Function is the keys-rewrap operation.
@@ -49,7 +57,8 @@ func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
 	return f.Lifecycle.Start(ctx, cfg)
 }
 
-// Handle rewraps the rotated vault, or on a ping every unfinished one, for
+// Handle rewraps the rotated vault, or shreds the forgotten subjects of a
+// vault, or on a ping does both for every vault with unfinished work, for
 // up to the budget. What is left is resumed by the next ping; only a
 // failure is an error (and retried by the broker).
 func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, error) {
@@ -61,6 +70,22 @@ func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 			return nil, err
 		}
 		ids = []string{request.Extension(e, request.ExtVaultID)}
+	case ForgottenType:
+		if err := sender.Require(ctx, sender.Broker); err != nil {
+			return nil, err
+		}
+		vault := request.Extension(e, request.ExtVaultID)
+		if vault == "" {
+			return nil, apierr.InvalidArgument("a %s event needs the vaultid extension", ForgottenType)
+		}
+		n, err := vaults.NewManager(f.Backend, Source).ShredSubjects(ctx, vault, deadline)
+		if err != nil {
+			return nil, err
+		}
+		if n > 0 {
+			slog.InfoContext(ctx, "shredded forgotten data subjects", "vault", vault, "forgets", n)
+		}
+		return nil, nil
 	case PingType:
 		if err := sender.Require(ctx, sender.Ping); err != nil {
 			return nil, err
@@ -70,13 +95,22 @@ func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 			return nil, err
 		}
 	default:
-		return nil, apierr.InvalidArgument("keys-rewrap handles %s and %s events only", RotatedType, PingType)
+		return nil, apierr.InvalidArgument("keys-rewrap handles %s, %s and %s events only", RotatedType, ForgottenType, PingType)
 	}
 	for _, id := range ids {
 		if time.Now().After(deadline) {
 			break
 		}
 		if _, err := f.Backend.Vaults.Rewrap(ctx, id, f.batch, deadline, f.settle); err != nil {
+			return nil, err
+		}
+	}
+	if e.Type() == PingType && time.Now().Before(deadline) {
+		n, err := vaults.NewManager(f.Backend, Source).FinishSubjectShreds(ctx, deadline)
+		if n > 0 {
+			slog.InfoContext(ctx, "shredded forgotten data subjects", "forgets", n)
+		}
+		if err != nil {
 			return nil, err
 		}
 	}

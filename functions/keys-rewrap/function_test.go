@@ -12,8 +12,10 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/skyflow-oss/skyflow/eventing/catalog"
 	"github.com/skyflow-oss/skyflow/shared/apierr"
 	"github.com/skyflow-oss/skyflow/shared/crypto"
+	"github.com/skyflow-oss/skyflow/shared/crypto/kek"
 	"github.com/skyflow-oss/skyflow/shared/functest"
 	"github.com/skyflow-oss/skyflow/shared/records"
 	"github.com/skyflow-oss/skyflow/shared/request"
@@ -237,9 +239,11 @@ func TestRewrapAcceptsEachEventOnlyFromItsSender(t *testing.T) {
 	for name, c := range map[string]struct {
 		sender, typ string
 	}{
-		"rotation from the gateway": {sender.Gateway, RotatedType},
-		"rotation from the ping":    {sender.Ping, RotatedType},
-		"ping from the broker":      {sender.Broker, PingType},
+		"rotation from the gateway":  {sender.Gateway, RotatedType},
+		"rotation from the ping":     {sender.Ping, RotatedType},
+		"ping from the broker":       {sender.Broker, PingType},
+		"forgotten from the gateway": {sender.Gateway, ForgottenType},
+		"forgotten from the ping":    {sender.Ping, ForgottenType},
 	} {
 		_, err := f.Handle(sender.NewContext(context.Background(), c.sender), functest.Event(c.typ, nil, rotatedEvent(vault)...))
 		if err == nil {
@@ -250,3 +254,122 @@ func TestRewrapAcceptsEachEventOnlyFromItsSender(t *testing.T) {
 }
 
 func jsonString(raw []byte, out *string) error { return json.Unmarshal(raw, out) }
+
+// clinicSchema has two data_subject tables.
+const clinicSchema = `{"name": "clinic", "tables": [
+	{"name": "patients", "columns": [
+		{"name": "patient_id", "data_type": "string", "data_subject": true, "unique": true},
+		{"name": "name", "data_type": "string", "token_type": "NON_DETERMINISTIC_UUID"}]},
+	{"name": "visits", "columns": [
+		{"name": "patient", "data_type": "string", "data_subject": true},
+		{"name": "note", "data_type": "string", "token_type": "NON_DETERMINISTIC_UUID"}]}],
+  "policy": {"roles": {"owner": {"tables": {"*": {"insert": true, "update": true, "delete": true, "read": {"*": "PLAIN_TEXT"}}}}}}}`
+
+// A forget whose inline shredding had no time (pending) is finished by the
+// com.skyflow.vault.subject.forgotten event it emitted, and one whose event
+// was lost by the ping: each time the old epoch's key is destroyed, the
+// forget is recorded as shredded and announced, and the subjects left
+// still read.
+func TestRewrapFinishesPendingSubjectShreds(t *testing.T) {
+	if ForgottenType != records.SubjectForgottenType {
+		t.Fatalf("ForgottenType %q is not records.SubjectForgottenType %q", ForgottenType, records.SubjectForgottenType)
+	}
+	env := functest.New(t)
+	f := env.Start(New()).(*Function)
+	ctx := context.Background()
+	b := env.Backend()
+	v, err := vaults.NewManager(b, "/skyflow/functions/vaults-create").Create(ctx, admin, []byte(clinicSchema))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vault := v.ID
+	owner := request.Principal{ID: "sa:owner", Roles: []string{"owner"}}
+	svc := records.New(b, "/skyflow/functions/records-insert")
+	insert := func(table string, fields map[string]any) string {
+		t.Helper()
+		raw := records.Fields{}
+		for k, v := range fields {
+			raw[k], _ = json.Marshal(v)
+		}
+		res, err := svc.Insert(ctx, owner, vault, table, records.InsertRequest{Records: []records.RecordFields{{Fields: raw}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.Records[0].SkyflowID
+	}
+	insert("patients", map[string]any{"patient_id": "alice", "name": "Alice"})
+	insert("visits", map[string]any{"patient": "alice", "note": "x"})
+	insert("patients", map[string]any{"patient_id": "bob", "name": "Bob"})
+	carol := insert("visits", map[string]any{"patient": "carol", "note": "carol's visit"})
+	pool, err := pgxpool.New(ctx, env.Config["DATABASE_URL"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+
+	forget := func(subject string) *records.ForgetResponse {
+		t.Helper()
+		res, err := records.New(b, "/skyflow/functions/subjects-forget").Forget(ctx, owner, vault, records.ForgetRequest{Subject: subject}, 0)
+		if err != nil || res.CryptoShredding != records.ShredPending {
+			t.Fatalf("forgetting %s with no time to shred: %+v, %v", subject, res, err)
+		}
+		return res
+	}
+	shredded := func(stage string, res *records.ForgetResponse, epoch int) {
+		t.Helper()
+		if _, err := env.VaultKeys.For(ctx, kek.SubjectEpochKeyID(vault, epoch), false); !errors.Is(err, kek.ErrVaultKeyDestroyed) {
+			t.Fatalf("%s: subject epoch %d's key: %v, want it destroyed", stage, epoch, err)
+		}
+		var at *time.Time
+		if err := pool.QueryRow(ctx, `SELECT shredded_at FROM vault_subject_forgets WHERE id = $1`, res.ForgetID).Scan(&at); err != nil || at == nil {
+			t.Fatalf("%s: the forget's shredded_at: %v, %v", stage, at, err)
+		}
+		var announced int
+		for _, e := range env.Sink.OfType(vaults.SubjectShreddedType) {
+			if e.Subject() == res.ForgetID {
+				announced++
+				if e.Source() != Source {
+					t.Errorf("%s: the shredding was announced by %s", stage, e.Source())
+				}
+				if err := catalog.Validate(e); err != nil {
+					t.Error(err)
+				}
+			}
+		}
+		if announced != 1 {
+			t.Fatalf("%s: the shredding was announced %d times", stage, announced)
+		}
+		rec, err := records.New(b, "/skyflow/functions/records-get-one").GetOne(ctx, owner, vault, "visits", carol, records.GetParams{Redaction: "PLAIN_TEXT"})
+		if err != nil || string(rec.Fields["note"]) != `"carol's visit"` {
+			t.Fatalf("%s: carol's visit reads %v, %v", stage, rec, err)
+		}
+	}
+
+	// The forget's own event finishes it.
+	alice := forget("alice")
+	if _, err := env.VaultKeys.For(ctx, kek.SubjectEpochKeyID(vault, 1), false); err != nil {
+		t.Fatalf("epoch 1's key is gone before keys-rewrap ran: %v", err)
+	}
+	events := env.Sink.OfType(ForgottenType)
+	if len(events) != 1 || events[0].Subject() != alice.ForgetID {
+		t.Fatalf("the forget's events: %v", events)
+	}
+	if _, err := f.Handle(sender.NewContext(ctx, sender.Broker), events[0]); err != nil {
+		t.Fatal(err)
+	}
+	shredded("after the forgotten event", alice, 1)
+	// A redelivery finds nothing left to do.
+	if _, err := f.Handle(sender.NewContext(ctx, sender.Broker), events[0]); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(env.Sink.OfType(vaults.SubjectShreddedType)); n != 1 {
+		t.Fatalf("%d shredded events after a redelivery, want 1", n)
+	}
+
+	// The ping finishes a forget whose event never came.
+	bob := forget("bob")
+	if _, err := f.Handle(sender.NewContext(ctx, sender.Ping), functest.Event(PingType, map[string]string{"task": "keys-rewrap"})); err != nil {
+		t.Fatal(err)
+	}
+	shredded("after the ping", bob, 2)
+}
