@@ -144,7 +144,9 @@ func (m *Manager) DeleteVault(ctx context.Context, p request.Principal, id strin
 			return nil, err
 		}
 		e := m.event(VaultDeletedType, p, v.ID, v.SchemaVersion)
-		return []event.Event{e}, e.SetData(event.ApplicationJSON, vaultDeletion{VaultID: v.ID, Name: v.Name, CryptoShredding: state})
+		// The data first: the slice holds a copy of e.
+		err := e.SetData(event.ApplicationJSON, vaultDeletion{VaultID: v.ID, Name: v.Name, CryptoShredding: state})
+		return []event.Event{e}, err
 	})
 	if err != nil {
 		return nil, unavailable(err)
@@ -220,7 +222,8 @@ func (m *Manager) shred(ctx context.Context, u uuid.UUID) error {
 		}
 		d.VaultID = id
 		e := m.event(VaultShreddedType, request.Principal{ID: d.RequestedBy}, id, 1)
-		return []event.Event{e}, e.SetData(event.ApplicationJSON, d)
+		err = e.SetData(event.ApplicationJSON, d) // before the slice copies e
+		return []event.Event{e}, err
 	})
 }
 

@@ -389,8 +389,11 @@ func (m *Manager) ShredSubjects(ctx context.Context, id string, deadline time.Ti
 			d.VaultID, d.ForgetID = id, forget.String()
 			e := m.event(SubjectShreddedType, request.Principal{ID: d.RequestedBy}, id, 1)
 			e.SetSubject(d.ForgetID)
-			events = append(events, e)
-			return e.SetData(event.ApplicationJSON, d)
+			if err := e.SetData(event.ApplicationJSON, d); err != nil {
+				return err
+			}
+			events = append(events, e) // a copy: e is complete by now
+			return nil
 		})
 		done = len(events)
 		return events, err
