@@ -6,6 +6,7 @@ GO        ?= go
 BIN       := bin
 SKYFLOW   := $(BIN)/skyflow
 TEST_FLAGS ?= -race -count=1 -timeout 20m
+TEST_BIN  := .dev/test-bin
 
 # Deployment: ENV picks the overlay (knative/overlays/dev or prod); ko builds
 # and pushes one image per function to KO_DOCKER_REPO.
@@ -22,7 +23,10 @@ run: build
 ## test: vet, then every test (unit, integration, end-to-end) against private PostgreSQL and Redis
 test: build
 	$(GO) vet ./...
-	$(SKYFLOW) deps run -- $(GO) test $(TEST_FLAGS) ./...
+	@# Every function once, for all the test processes that start a
+	@# platform (tests/, cmd/skyflow): each would otherwise build them all.
+	rm -rf $(TEST_BIN) && $(GO) build -o $(TEST_BIN)/ ./functions/... ./tests/functions/...
+	SKYFLOW_FUNCTION_BINARIES=$(CURDIR)/$(TEST_BIN) $(SKYFLOW) deps run -- $(GO) test $(TEST_FLAGS) ./...
 	@# Knative's own validation of every manifest; its own module keeps
 	@# Knative's and Kubernetes' dependencies out of the function binaries.
 	cd knative/validate && $(GO) vet ./... && $(GO) test -count=1 ./...

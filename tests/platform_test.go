@@ -94,8 +94,13 @@ func startPlatform(t testing.TB, o options) *testPlatform {
 		FunctionEnv: env,
 		Logs:        logs,
 		Logger:      slog.New(slog.NewTextHandler(logs, nil)),
-		BinDir:      functionBinaries.dir(t),
-		Build:       functionBinaries.build,
+	}
+	// make test builds every function once for all test processes
+	// (SKYFLOW_FUNCTION_BINARIES); alone, this process builds its own.
+	if bins := os.Getenv("SKYFLOW_FUNCTION_BINARIES"); bins != "" {
+		cfg.BinDir, cfg.Build = bins, supervisor.Prebuilt
+	} else {
+		cfg.BinDir, cfg.Build = functionBinaries.dir(t), functionBinaries.build
 	}
 	// The first platform of the process builds every function: minutes on
 	// a cold build cache while other test packages compile beside it.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/skyflow-oss/skyflow/local/platform"
+	"github.com/skyflow-oss/skyflow/local/supervisor"
 	"github.com/skyflow-oss/skyflow/shared/logging"
 )
 
@@ -44,6 +45,11 @@ func runDev(ctx context.Context, args []string) error {
 	if v := os.Getenv("KAFKA_BROKERS"); v != "" {
 		cfg.KafkaBrokers = strings.Split(v, ",")
 	}
+	// make test builds every function once, before the test processes
+	// that start platforms, instead of each of them building all.
+	if bins := os.Getenv(prebuiltEnv); bins != "" {
+		cfg.BinDir, cfg.Build = bins, supervisor.Prebuilt
+	}
 	fmt.Fprintln(os.Stderr, "skyflow: starting the local platform…")
 	p, err := platform.Start(ctx, cfg)
 	if err != nil {
@@ -65,6 +71,9 @@ func runDev(ctx context.Context, args []string) error {
 	fmt.Fprintln(os.Stderr, "skyflow: stopped")
 	return failure
 }
+
+// prebuiltEnv names a directory of function binaries built beforehand.
+const prebuiltEnv = "SKYFLOW_FUNCTION_BINARIES"
 
 func envOr(name, def string) string {
 	if v := os.Getenv(name); v != "" {

@@ -96,6 +96,20 @@ func Build(ctx context.Context, services []manifest.Service, binDir string, log 
 	return nil
 }
 
+// Prebuilt is a Build for binaries made beforehand into binDir (make test
+// builds every function once for all the test processes that start
+// platforms): it builds nothing, and fails naming any service whose binary
+// is missing.
+func Prebuilt(_ context.Context, services []manifest.Service, binDir string, _ io.Writer) error {
+	var errs []error
+	for _, svc := range services {
+		if _, err := os.Stat(binaryPath(binDir, svc.Package)); err != nil {
+			errs = append(errs, fmt.Errorf("%s: Service %q: no prebuilt binary of %s in %s", svc.File, svc.Name, svc.Package, binDir))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // binaryPath is where Build puts the binary of an import path.
 func binaryPath(binDir, pkg string) string {
 	name := binaryName(pkg)

@@ -59,6 +59,27 @@ func TestBuildErrors(t *testing.T) {
 	}
 }
 
+// Prebuilt builds nothing: it accepts a directory holding every binary and
+// names each service whose binary is missing.
+func TestPrebuilt(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "fn"), []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := Prebuilt(context.Background(), []manifest.Service{fnService("fn")}, dir, nil); err != nil {
+		t.Fatalf("every binary present: %v", err)
+	}
+	missing := fnService("other", func(s *manifest.Service) { s.Package = "github.com/skyflow-oss/skyflow/functions/other" })
+	err := Prebuilt(context.Background(), []manifest.Service{fnService("fn"), missing}, dir, nil)
+	if err == nil || !strings.Contains(err.Error(), `Service "other": no prebuilt binary of github.com/skyflow-oss/skyflow/functions/other`) {
+		t.Fatalf("a missing binary: %v", err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Fatalf("Prebuilt wrote into %s: %v", dir, entries)
+	}
+}
+
 func TestBinaryName(t *testing.T) {
 	for pkg, want := range map[string]string{
 		"github.com/skyflow-oss/skyflow/functions/records-insert": "records-insert",
