@@ -3,7 +3,6 @@ package identity
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
@@ -11,7 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
-	"github.com/skyflow-oss/skyflow/shared/apierr"
+	"github.com/skyflow-oss/skyflow/shared/db"
 )
 
 // Event types the service emits; each has a schema in eventing/catalog.
@@ -63,22 +62,9 @@ func (s *Service) transact(ctx context.Context, fn func(tx pgx.Tx) ([]event.Even
 }
 
 // dbError keeps API errors and turns anything else into a 503 that names
-// no value; the original is logged without its detail.
+// no value.
 func dbError(err error) error {
-	if err == nil {
-		return nil
-	}
-	var ae *apierr.Error
-	if errors.As(err, &ae) {
-		return ae
-	}
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) {
-		slog.Error("identity database error", "code", pe.Code, "message", pe.Message, "constraint", pe.ConstraintName)
-	} else {
-		slog.Error("identity error", "error", err)
-	}
-	return apierr.Unavailable("the user service is not available; try again")
+	return db.APIError(err, "identity", "the user service is not available; try again")
 }
 
 func isUniqueViolation(err error) bool {

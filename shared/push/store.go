@@ -3,15 +3,14 @@ package push
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/skyflow-oss/skyflow/shared/apierr"
+	"github.com/skyflow-oss/skyflow/shared/db"
 )
 
 // Store keeps subscriptions in push_subscriptions (migration 0009).
@@ -21,20 +20,7 @@ type Store struct {
 
 // dbError hides database details from clients: a 503 they may retry.
 func dbError(err error) error {
-	if err == nil {
-		return nil
-	}
-	var ae *apierr.Error
-	if errors.As(err, &ae) {
-		return ae
-	}
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) {
-		slog.Error("push subscriptions database error", "code", pe.Code, "constraint", pe.ConstraintName)
-	} else {
-		slog.Error("push subscriptions error", "error", err)
-	}
-	return apierr.Unavailable("push subscriptions are not available right now; try again")
+	return db.APIError(err, "push subscriptions", "push subscriptions are not available right now; try again")
 }
 
 const columns = `id, device_name, endpoint, created_at, updated_at, expires_at, last_success_at`

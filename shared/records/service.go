@@ -25,6 +25,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/skyflow-oss/skyflow/shared/apierr"
+	"github.com/skyflow-oss/skyflow/shared/db"
 	"github.com/skyflow-oss/skyflow/shared/policy"
 	"github.com/skyflow-oss/skyflow/shared/request"
 	"github.com/skyflow-oss/skyflow/shared/schema"
@@ -183,21 +184,12 @@ type recordChange struct {
 }
 
 // dbError keeps API errors and turns anything else into a 503 that names
-// no value: database errors can quote the data they were given. The
-// original is logged without its detail.
+// no value: database errors can quote the data they were given. A record
+// whose data subject a forget removed meanwhile is a 409 instead.
 func dbError(err error) error {
-	var ae *apierr.Error
-	if errors.As(err, &ae) {
-		return ae
-	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) && pe.Code == "23503" && pe.ConstraintName == "vault_records_subject_key_fkey" {
 		return apierr.New(409, "the record's data subject was forgotten while this request ran; send the request again to store it anew")
 	}
-	if errors.As(err, &pe) {
-		slog.Error("vault database error", "code", pe.Code, "message", pe.Message, "constraint", pe.ConstraintName)
-	} else {
-		slog.Error("vault database error", "error", err)
-	}
-	return apierr.Unavailable("the vault database is not available; try again")
+	return db.APIError(err, "vault", "the vault database is not available; try again")
 }

@@ -10,19 +10,18 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"log/slog"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/skyflow-oss/skyflow/shared/apierr"
 	"github.com/skyflow-oss/skyflow/shared/crypto"
 	"github.com/skyflow-oss/skyflow/shared/crypto/kek"
+	"github.com/skyflow-oss/skyflow/shared/db"
 	"github.com/skyflow-oss/skyflow/shared/policy"
 	"github.com/skyflow-oss/skyflow/shared/request"
 	"github.com/skyflow-oss/skyflow/shared/schema"
@@ -252,20 +251,7 @@ func bump(ctx context.Context, tx pgx.Tx, id, column string, basedOn int) (int, 
 }
 
 // unavailable turns a database failure into a 503 without its details
-// (they can name values), logged without its detail; nil stays nil.
+// (they can name values); nil stays nil.
 func unavailable(err error) error {
-	if err == nil {
-		return nil
-	}
-	var ae *apierr.Error
-	if errors.As(err, &ae) {
-		return ae
-	}
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) {
-		slog.Error("vault registry database error", "code", pe.Code, "message", pe.Message, "constraint", pe.ConstraintName)
-	} else {
-		slog.Error("vault registry error", "error", err)
-	}
-	return apierr.Unavailable("the vault database is not available; try again")
+	return db.APIError(err, "vault registry", "the vault database is not available; try again")
 }

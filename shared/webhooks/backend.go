@@ -16,7 +16,6 @@ import (
 	"net"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/skyflow-oss/skyflow/shared/apierr"
@@ -119,22 +118,9 @@ func (b *Backend) unwrap(wrapped []byte, endpointID string, version int) (Secret
 }
 
 // dbError keeps API errors and turns anything else into a 503 that names
-// no value; the original is logged without its detail.
+// no value.
 func dbError(err error) error {
-	if err == nil {
-		return nil
-	}
-	var ae *apierr.Error
-	if errors.As(err, &ae) {
-		return ae
-	}
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) {
-		slog.Error("webhooks database error", "code", pe.Code, "message", pe.Message, "constraint", pe.ConstraintName)
-	} else {
-		slog.Error("webhooks error", "error", err)
-	}
-	return apierr.Unavailable("the webhook service is not available; try again")
+	return db.APIError(err, "webhooks", "the webhook service is not available; try again")
 }
 
 // RewrapSecrets moves every stored webhook secret (current and previous)
