@@ -162,4 +162,6 @@ func TestAPendingShredIsFinishedLater(t *testing.T) {
 
 type failingDestroy struct{ kek.VaultKeys }
 
-func (failingDestroy) Destroy(context.Context, string) error { return errors.New("the key store is down") }
+func (failingDestroy) Destroy(context.Context, string) error {
+	return errors.New("the key store is down")
+}

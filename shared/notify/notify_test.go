@@ -58,7 +58,7 @@ func TestPreferences(t *testing.T) {
 		{map[string][]string{"security": {"push"}}, notify.KindSecurity, "email", false},
 		{map[string][]string{"security": {"push"}}, notify.KindSecurity, "push", true},
 		{map[string][]string{"security": {"push"}}, notify.KindWebhooks, "email", true}, // missing kind: default
-		{map[string][]string{"security": {}}, notify.KindSecurity, "email", false},     // opted out
+		{map[string][]string{"security": {}}, notify.KindSecurity, "email", false},      // opted out
 		{map[string][]string{"security": nil}, notify.KindSecurity, "email", false},
 		{map[string][]string{"account": {}}, notify.KindAccount, "email", true}, // transactional
 		{nil, notify.KindAccount, "push", false},
