@@ -14,7 +14,7 @@ ENV       ?= prod
 KO        ?= $(GO) run github.com/google/ko@v0.19.1
 KUBECTL   ?= kubectl
 
-.PHONY: run test bench vet build migrate fuzz clean manifests deploy
+.PHONY: run test bench soak vet build migrate fuzz clean manifests deploy
 
 ## run: the whole platform locally; the gateway on http://localhost:8080
 run: build
@@ -32,8 +32,22 @@ test: build
 	cd knative/validate && $(GO) vet ./... && $(GO) test -count=1 ./...
 
 ## bench: the benchmarks under tests/ (figures as ratios against in-run baselines)
+# Every function is built once for the benchmarks' and the soak's platforms,
+# as make test does, into a directory of their own that is replaced binary by
+# binary and never removed: a make test beside them cannot take a binary from
+# under a running platform.
+BENCH_BIN := .dev/bench-bin
 bench: build
-	$(SKYFLOW) deps run -- $(GO) test -run '^$$' -bench . -benchtime 2s -timeout 20m ./tests/...
+	$(GO) build -o $(BENCH_BIN)/ ./functions/... ./tests/functions/...
+	SKYFLOW_FUNCTION_BINARIES=$(CURDIR)/$(BENCH_BIN) $(SKYFLOW) deps run -- $(GO) test -run '^$$' -bench . -benchtime 2s -timeout 45m ./tests/...
+
+## soak: TestSoak, SOAK_DURATION of mixed load through the gateway with Kafka
+## and audit-record killed mid-way (not part of make test)
+SOAK_DURATION ?= 10m
+soak: build
+	$(GO) build -o $(BENCH_BIN)/ ./functions/... ./tests/functions/...
+	SKYFLOW_SOAK=1 SKYFLOW_SOAK_DURATION=$(SOAK_DURATION) SKYFLOW_FUNCTION_BINARIES=$(CURDIR)/$(BENCH_BIN) \
+		$(SKYFLOW) deps run -- $(GO) test -run '^TestSoak$$' -count=1 -timeout 30m -v ./tests/
 
 ## fuzz: a short fuzzing pass over every parser (FUZZTIME each)
 FUZZTIME ?= 30s
