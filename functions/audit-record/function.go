@@ -3,21 +3,26 @@
 // however often it is redelivered. Entries hold context attributes and
 // allow-listed fields only, never a sensitive value.
 //
-// It runs as a single instance with one event at a time, and its Trigger
-// delivers in order: appends are serialised by the chain head's lock
-// anyway, and one writer keeps the chain in the order events were
-// published.
+// One instance takes many deliveries at once and groups them: each Handle
+// hands its entry to an [audit.Writer] and returns only when the
+// transaction holding it has committed, so an acknowledged event is always
+// in the log. One transaction a group pays the chain head's lock and the
+// durable commit once for every entry in it, which is what lets one
+// writer keep up with the vault's reads. The chain is the order of
+// appends, not of publication: the broker delivers unordered, and each
+// entry keeps its event's own time.
 package main
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
-	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/skyflow-oss/skyflow/shared/apierr"
 	"github.com/skyflow-oss/skyflow/shared/audit"
 	"github.com/skyflow-oss/skyflow/shared/config"
 	"github.com/skyflow-oss/skyflow/shared/db"
@@ -25,55 +30,99 @@ import (
 	"github.com/skyflow-oss/skyflow/shared/sender"
 )
 
+// maxBatch bounds the entries of one transaction: far above the deliveries
+// in flight (containerConcurrency), so under load every waiting entry
+// joins the next transaction.
+const maxBatch = 500
+
 // Function records audit entries.
 type Function struct {
 	db.Lifecycle // Pool; Ready and Stop
-	recorded     *prometheus.CounterVec
-	types        *metrics.BoundedLabel
+	writer       *audit.Writer
+	m            *fnMetrics
+}
+
+type fnMetrics struct {
+	recorded  *prometheus.CounterVec
+	types     *metrics.BoundedLabel
+	batches   *prometheus.CounterVec
+	batchSize prometheus.Histogram
 }
 
 // New is called once per process.
 func New() *Function {
-	f := &Function{
+	m := &fnMetrics{
 		recorded: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "skyflow_audit_entries_total",
 			Help: "Entries appended to the audit log, by event type.",
 		}, []string{"type"}),
 		types: metrics.NewBoundedLabel(128),
+		batches: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "skyflow_audit_batches_total",
+			Help: "Transactions that appended a group of entries to the audit log, by result (committed, failed).",
+		}, []string{"result"}),
+		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "skyflow_audit_batch_size",
+			Help:    "Entries handed to one audit log transaction, duplicates included.",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 10), // 1 … 512
+		}),
 	}
-	metrics.Registry.MustRegister(f.recorded)
-	return f
+	metrics.Registry.MustRegister(m.recorded, m.batches, m.batchSize)
+	return &Function{m: m}
 }
 
-// Start connects (lazily) to the database.
+// Start connects (lazily) to the database and starts the writer.
 func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
 	var err error
 	f.Pool, err = db.OpenFromEnv(ctx, config.FromMap(cfg))
-	return err
+	if err != nil {
+		return err
+	}
+	f.writer = audit.NewWriter(f.Pool, audit.WriterOptions{MaxBatch: maxBatch, OnBatch: f.observe})
+	return nil
 }
 
-// Handle appends the event's entry in one transaction; a redelivery adds
-// nothing.
+func (f *Function) observe(size, appended int, took time.Duration, err error) {
+	f.m.batchSize.Observe(float64(size))
+	if err != nil {
+		f.m.batches.WithLabelValues("failed").Inc()
+		slog.Warn("audit batch failed; its deliveries will be retried", "entries", size, "took", took, "error", err)
+		return
+	}
+	f.m.batches.WithLabelValues("committed").Inc()
+}
+
+// Stop stops the writer (the host has drained the deliveries in flight),
+// then closes the pool.
+func (f *Function) Stop(ctx context.Context) error {
+	if f.writer != nil {
+		f.writer.Close(ctx)
+	}
+	return f.Lifecycle.Stop(ctx)
+}
+
+// Handle appends the event's entry and returns once it is committed; a
+// redelivery adds nothing.
 func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, error) {
 	if err := sender.Require(ctx, sender.Broker); err != nil {
 		return nil, err
 	}
 	entry := audit.FromEvent(e, time.Now())
-	var (
-		seq      int64
-		appended bool
-	)
-	err := pgx.BeginFunc(ctx, f.Pool, func(tx pgx.Tx) error {
-		var err error
-		seq, appended, err = audit.Append(ctx, tx, entry)
-		return err
-	})
+	if err := entry.Validate(); err != nil {
+		// No retry would change it: straight to the dead-letter sink,
+		// which keeps the event.
+		return nil, apierr.InvalidArgument("the event cannot be audited: %v", err)
+	}
+	r, err := f.writer.Append(ctx, entry)
 	if err != nil {
+		if errors.Is(err, audit.ErrClosed) {
+			return nil, apierr.Unavailable("audit-record is stopping")
+		}
 		return nil, err
 	}
-	if appended {
-		f.recorded.WithLabelValues(f.types.Value(entry.Type)).Inc()
-		slog.DebugContext(ctx, "audit entry", "seq", seq, "id", entry.ID, "type", entry.Type)
+	if r.Appended {
+		f.m.recorded.WithLabelValues(f.m.types.Value(entry.Type)).Inc()
+		slog.DebugContext(ctx, "audit entry", "seq", r.Seq, "id", entry.ID, "type", entry.Type)
 	}
 	return nil, nil
 }

@@ -16,7 +16,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/cloudevents/sdk-go/v2/types"
@@ -74,6 +76,11 @@ func Hash(prev []byte, e Entry) []byte {
 		// FromEvent or read back from the table.
 		panic(fmt.Sprintf("audit: canonical form: %v", err))
 	}
+	return hashCanonical(prev, c)
+}
+
+// hashCanonical is [Hash] of an entry already in its canonical form c.
+func hashCanonical(prev, c []byte) []byte {
 	h := sha256.New()
 	h.Write(prev)
 	h.Write(c)
@@ -171,52 +178,186 @@ func extension(e event.Event, name string) string {
 	return s
 }
 
-// Append adds the entry to the chain in tx. A second entry with the same
-// source and id is not appended (appended is false, seq 0): redeliveries
-// are dropped. Appends are serialised by a row lock on audit_chain_head,
-// held until tx ends.
-func Append(ctx context.Context, tx pgx.Tx, e Entry) (seq int64, appended bool, err error) {
+// Validate reports why the log cannot hold e: a missing source, id or type,
+// a time not in [TimeFormat], or a string PostgreSQL refuses (a NUL byte,
+// invalid UTF-8). Such an entry would fail every transaction it is in, so
+// callers that group entries check each one before it joins a group.
+func (e Entry) Validate() error {
 	if e.Source == "" || e.ID == "" || e.Type == "" {
-		return 0, false, errors.New("audit: an entry needs a source, an id and a type")
+		return errors.New("audit: an entry needs a source, an id and a type")
 	}
-	at, err := time.Parse(time.RFC3339Nano, e.Time)
+	if _, err := time.Parse(time.RFC3339Nano, e.Time); err != nil {
+		return fmt.Errorf("audit: entry time: %w", err)
+	}
+	for _, f := range [...]struct{ name, v string }{
+		{"type", e.Type}, {"source", e.Source}, {"id", e.ID}, {"subject", e.Subject}, {"principal", e.Principal},
+		{"vault_id", e.VaultID}, {"resource", e.Resource}, {"action", e.Action},
+	} {
+		if !storable(f.v) {
+			return fmt.Errorf("audit: entry %s: not valid UTF-8 or holds a NUL byte", f.name)
+		}
+	}
+	for k, v := range e.Data {
+		vs, ok := v.([]any)
+		if !ok {
+			vs = []any{v}
+		}
+		for _, x := range vs {
+			if s, ok := x.(string); ok && !storable(s) {
+				return fmt.Errorf("audit: entry data %s: not valid UTF-8 or holds a NUL byte", k)
+			}
+		}
+	}
+	return nil
+}
+
+// storable reports whether PostgreSQL's text and jsonb take s unchanged;
+// encoding/json would also rewrite invalid UTF-8, so the hashed entry and
+// its columns would disagree.
+func storable(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsRune(s, 0)
+}
+
+// Result is what [AppendBatch] did with one entry.
+type Result struct {
+	// Seq is the entry's place in the chain; 0 when it was not appended.
+	Seq int64
+	// Appended is false for a duplicate: an entry with the same source and
+	// id is already in the log, or earlier in the same batch.
+	Appended bool
+}
+
+// Append adds the entry to the chain in tx: [AppendBatch] of one entry.
+func Append(ctx context.Context, tx pgx.Tx, e Entry) (seq int64, appended bool, err error) {
+	rs, err := AppendBatch(ctx, tx, []Entry{e})
 	if err != nil {
-		return 0, false, fmt.Errorf("audit: entry time: %w", err)
+		return 0, false, err
 	}
+	return rs[0].Seq, rs[0].Appended, nil
+}
+
+// AppendBatch adds the entries to the chain in tx, in the order given, and
+// returns one Result per entry. An entry whose source and id are already in
+// the log, or earlier in entries, is not appended: redeliveries are dropped.
+//
+// Appends are serialised by a row lock on audit_chain_head, held until tx
+// ends, so tx must be READ COMMITTED (the default): each statement after the
+// lock then sees every append committed before it. The whole batch costs
+// the same round trips as one entry: the lock and the once-only check of
+// every entry go in one, the rows and the head's move in another, and the
+// hash chain is computed here in between. If any statement fails, nothing
+// of the batch may be committed: the caller rolls tx back.
+func AppendBatch(ctx context.Context, tx pgx.Tx, entries []Entry) ([]Result, error) {
+	if len(entries) == 0 {
+		return nil, nil
+	}
+	type key struct{ source, id string }
+	var (
+		canon   = make([][]byte, len(entries))
+		at      = make([]time.Time, len(entries))
+		sources = make([]string, len(entries))
+		ids     = make([]string, len(entries))
+	)
+	for i, e := range entries {
+		if err := e.Validate(); err != nil {
+			return nil, fmt.Errorf("%w (entry %d of %d)", err, i+1, len(entries))
+		}
+		at[i], _ = time.Parse(time.RFC3339Nano, e.Time) // Validate parsed it
+		c, err := e.Canonical()
+		if err != nil {
+			return nil, fmt.Errorf("audit: %w", err)
+		}
+		canon[i], sources[i], ids[i] = c, e.Source, e.ID
+	}
+
 	var (
 		headSeq int64
 		prev    []byte
+		seen    = map[key]bool{}
 	)
-	if err := tx.QueryRow(ctx, `SELECT seq, hash FROM audit_chain_head FOR UPDATE`).Scan(&headSeq, &prev); err != nil {
-		return 0, false, fmt.Errorf("audit: lock the chain head: %w", err)
+	// The check runs after the lock is granted, as its own statement, so it
+	// sees every entry committed by the appends that held the lock before.
+	b := &pgx.Batch{}
+	b.Queue(`SELECT seq, hash FROM audit_chain_head FOR UPDATE`).QueryRow(func(r pgx.Row) error {
+		if err := r.Scan(&headSeq, &prev); err != nil {
+			return fmt.Errorf("audit: lock the chain head: %w", err)
+		}
+		return nil
+	})
+	b.Queue(`SELECT k.s, k.i FROM unnest($1::text[], $2::text[]) AS k(s, i)
+		WHERE EXISTS (SELECT 1 FROM audit_log l WHERE l.event_source = k.s AND l.event_id = k.i)`,
+		sources, ids).Query(func(rows pgx.Rows) error {
+		var k key
+		_, err := pgx.ForEachRow(rows, []any{&k.source, &k.id}, func() error {
+			seen[k] = true
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("audit: %w", err)
+		}
+		return nil
+	})
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return nil, err
 	}
-	// A duplicate is found before a hash is spent on it; under the head's
-	// lock no other append can race this check.
-	var dup bool
-	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM audit_log WHERE event_source = $1 AND event_id = $2)`,
-		e.Source, e.ID).Scan(&dup); err != nil {
-		return 0, false, fmt.Errorf("audit: %w", err)
+
+	// The chain is computed in order; seq is given here rather than by the
+	// column's sequence, so it follows the chain by construction and has no
+	// gaps (a sequence leaves one for every rolled-back append).
+	var (
+		results = make([]Result, len(entries))
+		rows    struct {
+			seq                                                         []int64
+			source, id, typ, subject, vault, principal, res, act, entry []string
+			at                                                          []time.Time
+			prev, hash                                                  [][]byte
+		}
+		seq = headSeq
+	)
+	for i, e := range entries {
+		k := key{e.Source, e.ID}
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		seq++
+		hash := hashCanonical(prev, canon[i])
+		rows.seq = append(rows.seq, seq)
+		rows.source = append(rows.source, e.Source)
+		rows.id = append(rows.id, e.ID)
+		rows.typ = append(rows.typ, e.Type)
+		rows.subject = append(rows.subject, e.Subject)
+		rows.vault = append(rows.vault, e.VaultID)
+		rows.principal = append(rows.principal, e.Principal)
+		rows.res = append(rows.res, e.Resource)
+		rows.act = append(rows.act, e.Action)
+		rows.at = append(rows.at, at[i])
+		rows.entry = append(rows.entry, string(canon[i]))
+		rows.prev = append(rows.prev, prev) // nil (NULL) for the chain's first entry
+		rows.hash = append(rows.hash, hash)
+		results[i] = Result{Seq: seq, Appended: true}
+		prev = hash
 	}
-	if dup {
-		return 0, false, nil
+	if seq == headSeq {
+		return results, nil // duplicates only: the head stays as it is
 	}
-	entry, err := e.Canonical()
-	if err != nil {
-		return 0, false, fmt.Errorf("audit: %w", err)
+	b = &pgx.Batch{}
+	b.Queue(`INSERT INTO audit_log
+		(seq, event_source, event_id, event_type, subject, vault_id, principal, resource, action, occurred_at, entry, prev_hash, hash)
+		SELECT seq, s, i, t, NULLIF(sub, ''), NULLIF(v, ''), NULLIF(p, ''), NULLIF(r, ''), NULLIF(a, ''), at, e::jsonb, prev, h
+		FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
+			$10::timestamptz[], $11::text[], $12::bytea[], $13::bytea[]) AS x(seq, s, i, t, sub, v, p, r, a, at, e, prev, h)`,
+		rows.seq, rows.source, rows.id, rows.typ, rows.subject, rows.vault, rows.principal, rows.res, rows.act,
+		rows.at, rows.entry, rows.prev, rows.hash)
+	b.Queue(`UPDATE audit_chain_head SET seq = $1, hash = $2`, seq, prev)
+	// Nothing inserts by the column's default any more, but keeping its
+	// sequence past the head means one that did (an older binary during a
+	// rollout) would not collide with the seqs given here.
+	b.Queue(`SELECT setval(pg_get_serial_sequence('audit_log', 'seq'), $1)`, seq)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return nil, fmt.Errorf("audit: insert: %w", err)
 	}
-	hash := Hash(prev, e)
-	err = tx.QueryRow(ctx, `INSERT INTO audit_log
-		(event_source, event_id, event_type, subject, vault_id, principal, resource, action, occurred_at, entry, prev_hash, hash)
-		VALUES ($1, $2, $3, NULLIF($4, ''), NULLIF($5, ''), NULLIF($6, ''), NULLIF($7, ''), NULLIF($8, ''), $9, $10, $11, $12)
-		RETURNING seq`,
-		e.Source, e.ID, e.Type, e.Subject, e.VaultID, e.Principal, e.Resource, e.Action, at, string(entry), prev, hash).Scan(&seq)
-	if err != nil {
-		return 0, false, fmt.Errorf("audit: insert: %w", err)
-	}
-	if _, err := tx.Exec(ctx, `UPDATE audit_chain_head SET seq = $1, hash = $2`, seq, hash); err != nil {
-		return 0, false, fmt.Errorf("audit: move the chain head: %w", err)
-	}
-	return seq, true, nil
+	return results, nil
 }
 
 // Broken is the first entry of the chain that does not match.
