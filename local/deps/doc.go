@@ -1,6 +1,8 @@
 // Package deps starts private PostgreSQL and Redis servers for the local
 // platform (`make run`, `skyflow dev`) and for tests (`make test`), using the
-// binaries from the OS packages, so no container engine is needed.
+// binaries from the OS packages, so no container engine is needed, and a
+// private PgBouncer in transaction pooling mode in front of that PostgreSQL,
+// through which the functions connect, as they do in a cluster.
 //
 // Each server keeps everything under a directory the caller names (for
 // example .dev/postgres and .dev/redis): its data, a log file, the loopback

@@ -30,10 +30,10 @@ type pgBin struct {
 
 func (b pgBin) path(name string) string { return filepath.Join(b.dir, name) }
 
-// EnsureInstalled checks that PostgreSQL (15 or newer) and redis-server are
-// installed, and installs the missing ones with apt-get when running as root,
-// streaming apt's output to w. Not as root, it returns an error naming the
-// command to run.
+// EnsureInstalled checks that PostgreSQL (15 or newer), redis-server and
+// pgbouncer are installed, and installs the missing ones with apt-get when
+// running as root, streaming apt's output to w. Not as root, it returns an
+// error naming the command to run.
 func EnsureInstalled(ctx context.Context, w io.Writer) error {
 	w = orDiscard(w)
 	pkgs, what := missing()
@@ -46,8 +46,8 @@ func EnsureInstalled(ctx context.Context, w io.Writer) error {
 	}
 	if _, err := exec.LookPath("apt-get"); err != nil {
 		return fmt.Errorf("deps: %s not installed, and apt-get is not available to install it: "+
-			"install PostgreSQL %d+ and Redis 7 with your OS package manager "+
-			"(initdb and postgres are looked up in PATH and %s, redis-server in PATH)", what, minPGMajor, pgBinGlob)
+			"install PostgreSQL %d+, Redis 7 and PgBouncer with your OS package manager "+
+			"(initdb and postgres are looked up in PATH and %s, redis-server in PATH, pgbouncer in PATH and /usr/sbin)", what, minPGMajor, pgBinGlob)
 	}
 	fmt.Fprintf(w, "deps: %s not installed; running apt-get update && %s\n", what, cmdline)
 	if err := aptGet(ctx, w, "update"); err != nil {
@@ -85,7 +85,14 @@ func missing() (pkgs []string, what string) {
 		pkgs = append(pkgs, "redis-server")
 		parts = append(parts, "Redis (redis-server)")
 	}
-	return pkgs, strings.Join(parts, " and ")
+	if _, err := findPgBouncer(); err != nil {
+		pkgs = append(pkgs, "pgbouncer")
+		parts = append(parts, "PgBouncer (pgbouncer)")
+	}
+	if len(parts) > 1 {
+		return pkgs, strings.Join(parts[:len(parts)-1], ", ") + " and " + parts[len(parts)-1]
+	}
+	return pkgs, strings.Join(parts, "")
 }
 
 // findRedis returns the path of redis-server; Debian puts it in /usr/bin,

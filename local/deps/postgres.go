@@ -21,6 +21,11 @@ import (
 const (
 	pgSuperuser = "postgres" // initdb -U: the same name whoever runs the server
 	pgDatabase  = "skyflow"  // the database URL points at
+	// pgMaxConnections is max_connections (PostgreSQL's default is 100):
+	// PgBouncer's pgbouncerMaxServerConns, plus what connects directly,
+	// which are the tests (every test database's pools, the test platforms'
+	// own checks), migrations and the platforms' admin work.
+	pgMaxConnections = 200
 )
 
 // Postgres is a private PostgreSQL server on 127.0.0.1.
@@ -120,8 +125,9 @@ func pgURL(port int, db string) string {
 
 // start runs postgres on p.Port and waits until it answers. The settings go
 // on the command line so they hold even for a cluster made by hand: loopback
-// only, and no Unix socket (Debian's default socket directory belongs to the
-// system server).
+// only, no Unix socket (Debian's default socket directory belongs to the
+// system server), and room for PgBouncer's pools beside the tests' direct
+// connections.
 func (p *Postgres) start(ctx context.Context, bin pgBin, acct account) error {
 	offset := fileSize(p.LogFile)
 	fmt.Fprintf(p.log, "deps: postgres %d: starting on 127.0.0.1:%d, data in %s, log in %s\n", bin.major, p.Port, p.DataDir, p.LogFile)
@@ -130,6 +136,7 @@ func (p *Postgres) start(ctx context.Context, bin pgBin, acct account) error {
 		"-c", "listen_addresses=127.0.0.1",
 		"-c", "port=" + strconv.Itoa(p.Port),
 		"-c", "unix_socket_directories=",
+		"-c", "max_connections=" + strconv.Itoa(pgMaxConnections),
 	}, acct.cred, p.LogFile)
 	if err != nil {
 		return err
