@@ -15,8 +15,8 @@ import (
 	"github.com/skyflow-oss/skyflow/local/deps"
 )
 
-// runDeps is `skyflow deps run -- CMD…`: private PostgreSQL and Redis
-// around one command, the way `make test` runs the test suite.
+// runDeps is `skyflow deps run -- CMD…`: private PostgreSQL, its PgBouncer
+// and Redis around one command, the way `make test` runs the test suite.
 func runDeps(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("deps", flag.ContinueOnError)
 	dir := fs.String("dir", "", "where the private instances live (default: <repo>/.dev)")
@@ -49,17 +49,25 @@ func runDeps(ctx context.Context, args []string) error {
 		return err
 	}
 	defer stopQuietly("PostgreSQL", pg.Stop, lastUser)
+	// The platforms the tests start run their functions through it
+	// (deps.PooledFromEnv), as `make run` does.
+	pb, err := deps.StartPgBouncer(ctx, filepath.Join(*dir, "pgbouncer"), pg.Port, os.Stderr)
+	if err != nil {
+		return err
+	}
+	defer stopQuietly("PgBouncer", pb.Stop, lastUser)
 	rd, err := deps.StartRedis(ctx, filepath.Join(*dir, "redis"), os.Stderr)
 	if err != nil {
 		return err
 	}
 	defer stopQuietly("Redis", rd.Stop, lastUser)
-	fmt.Fprintf(os.Stderr, "skyflow: PostgreSQL on 127.0.0.1:%d, Redis on 127.0.0.1:%d\n", pg.Port, rd.Port)
+	fmt.Fprintf(os.Stderr, "skyflow: PostgreSQL on 127.0.0.1:%d (PgBouncer on 127.0.0.1:%d), Redis on 127.0.0.1:%d\n", pg.Port, pb.Port, rd.Port)
 
 	cmd := exec.Command(cmdline[0], cmdline[1:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	cmd.Env = append(os.Environ(),
-		"SKYFLOW_TEST_DATABASE_URL="+pg.AdminURL,
+		deps.TestDatabaseEnv+"="+pg.AdminURL,
+		deps.TestPgBouncerEnv+"="+pb.URL("postgres"),
 		"SKYFLOW_TEST_REDIS_URL="+rd.URL,
 	)
 	if err := cmd.Start(); err != nil {

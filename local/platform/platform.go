@@ -90,6 +90,7 @@ type Platform struct {
 	postgres              *deps.Postgres
 	redis                 *deps.Redis
 	databaseURL, redisURL string
+	functionsDatabaseURL  string // the functions' DATABASE_URL: through PgBouncer when there is one
 	kafka                 *kafka.Cluster
 	broker                *broker.Broker
 	supervisor            *supervisor.Supervisor
@@ -174,10 +175,15 @@ func withDefaults(cfg Config) Config {
 	return cfg
 }
 
-// startStores starts PostgreSQL and Redis (or takes the external ones) and
-// applies the migrations: functions never migrate on a cold start.
+// startStores starts PostgreSQL, its PgBouncer and Redis (or takes the
+// external ones) and applies the migrations: functions never migrate on a
+// cold start. The functions connect through PgBouncer in transaction mode,
+// as in a cluster; migrations and the platform's own work connect directly.
 func (p *Platform) startStores(ctx context.Context) error {
 	p.databaseURL, p.redisURL = p.cfg.DatabaseURL, p.cfg.RedisURL
+	// A test platform's own database on `skyflow deps run`'s PostgreSQL goes
+	// through that run's PgBouncer; any other given database is used as is.
+	p.functionsDatabaseURL, _ = deps.PooledFromEnv(p.databaseURL)
 	if p.databaseURL == "" || p.redisURL == "" {
 		if err := deps.EnsureInstalled(ctx, p.cfg.Logs); err != nil {
 			return err
@@ -190,6 +196,14 @@ func (p *Platform) startStores(ctx context.Context) error {
 		}
 		p.postgres, p.databaseURL = pg, pg.URL
 		p.closers = append(p.closers, pg.Stop)
+		pb, err := deps.StartPgBouncer(ctx, filepath.Join(p.cfg.DevDir, "pgbouncer"), pg.Port, p.cfg.Logs)
+		if err != nil {
+			return err
+		}
+		p.closers = append(p.closers, pb.Stop)
+		if p.functionsDatabaseURL, err = pb.Pooled(pg.URL); err != nil {
+			return err
+		}
 	}
 	if p.redisURL == "" {
 		rd, err := deps.StartRedis(ctx, filepath.Join(p.cfg.DevDir, "redis"), p.cfg.Logs)
@@ -248,7 +262,7 @@ func (p *Platform) startFunctions(ctx context.Context) error {
 	}
 	p.log.Info("functions built", "count", len(p.set.Services), "ms", time.Since(start).Milliseconds())
 	env := map[string]string{
-		"DATABASE_URL": p.databaseURL,
+		"DATABASE_URL": p.functionsDatabaseURL,
 		"REDIS_URL":    p.redisURL,
 		"K_SINK":       p.SinkURL(),
 		// Only the supervisor's fronts are reachable; processes stay on loopback.
@@ -315,7 +329,8 @@ func (p *Platform) startFunctions(ctx context.Context) error {
 func (p *Platform) secrets() map[string]map[string]string {
 	smtp, vapid := p.notificationSecrets()
 	return map[string]map[string]string{
-		"Secret/skyflow-postgres": {"url": p.databaseURL},
+		// As in a cluster: url through PgBouncer, direct-url for migrations.
+		"Secret/skyflow-postgres": {"url": p.functionsDatabaseURL, "direct-url": p.databaseURL},
 		"Secret/skyflow-redis":    {"url": p.redisURL},
 		// Only the gateway's manifest names its signing key.
 		"Secret/skyflow-gateway": {"sender-key": p.senders[sender.Gateway].Seed()},
@@ -481,7 +496,8 @@ func (p *Platform) ServiceURL(name string) (*url.URL, bool) { return p.superviso
 // Status reports every function.
 func (p *Platform) Status() []supervisor.Status { return p.supervisor.Status() }
 
-// DatabaseURL is the database the functions use.
+// DatabaseURL is the database the functions use, connected to directly
+// (they go through PgBouncer).
 func (p *Platform) DatabaseURL() string { return p.databaseURL }
 
 // KafkaSeeds are the Kafka bootstrap addresses.
