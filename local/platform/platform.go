@@ -497,7 +497,7 @@ func (p *Platform) ServiceURL(name string) (*url.URL, bool) { return p.superviso
 func (p *Platform) Status() []supervisor.Status { return p.supervisor.Status() }
 
 // DatabaseURL is the database the functions use, connected to directly
-// (they go through PgBouncer).
+// (the functions themselves may go through PgBouncer).
 func (p *Platform) DatabaseURL() string { return p.databaseURL }
 
 // KafkaSeeds are the Kafka bootstrap addresses.
