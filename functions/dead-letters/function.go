@@ -17,7 +17,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/skyflow-oss/skyflow/shared/config"
-	"github.com/skyflow-oss/skyflow/shared/db"
 	"github.com/skyflow-oss/skyflow/shared/metrics"
 	"github.com/skyflow-oss/skyflow/shared/outbox"
 	"github.com/skyflow-oss/skyflow/shared/sender"
@@ -42,8 +41,7 @@ type Recorded struct {
 
 // Function records dead letters.
 type Function struct {
-	db.Lifecycle // Pool; Ready and Stop
-	publisher    *outbox.Publisher
+	outbox.Lifecycle // Pool, Publisher; Ready and Stop (flushes the outbox)
 	received     *prometheus.CounterVec
 	types        *metrics.BoundedLabel
 }
@@ -64,7 +62,7 @@ func New() *Function {
 // Start connects (lazily) to the database and the broker.
 func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
 	var err error
-	f.Pool, f.publisher, err = outbox.Connect(ctx, config.FromMap(cfg))
+	f.Pool, f.Publisher, err = outbox.Connect(ctx, config.FromMap(cfg))
 	return err
 }
 
@@ -84,7 +82,7 @@ func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 		status = &rec.Status
 	}
 	var fresh bool
-	err = f.publisher.Transact(ctx, func(tx pgx.Tx) ([]event.Event, error) {
+	err = f.Publisher.Transact(ctx, func(tx pgx.Tx) ([]event.Event, error) {
 		tag, err := tx.Exec(ctx, `INSERT INTO dead_letters (source, id, type, destination, status, event)
 			VALUES ($1, $2, $3, NULLIF($4, ''), $5, $6) ON CONFLICT (source, id) DO NOTHING`,
 			rec.Source, rec.ID, rec.Type, rec.Destination, status, stored)

@@ -14,7 +14,6 @@ import (
 
 	"github.com/skyflow-oss/skyflow/shared/apierr"
 	"github.com/skyflow-oss/skyflow/shared/config"
-	"github.com/skyflow-oss/skyflow/shared/db"
 	"github.com/skyflow-oss/skyflow/shared/outbox"
 	"github.com/skyflow-oss/skyflow/shared/sender"
 )
@@ -24,8 +23,7 @@ const PingType = "dev.knative.sources.ping"
 
 // Function sweeps the outbox.
 type Function struct {
-	db.Lifecycle // Pool; Ready and Stop
-	publisher    *outbox.Publisher
+	outbox.Lifecycle // Pool, Publisher; Ready and Stop (flushes the outbox)
 	// olderThan leaves alone events that their own function is still sending.
 	olderThan time.Duration
 }
@@ -38,7 +36,7 @@ func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
 	env := config.FromMap(cfg)
 	f.olderThan = env.Duration("OUTBOX_SWEEP_OLDER_THAN", 30*time.Second)
 	var err error
-	f.Pool, f.publisher, err = outbox.Connect(ctx, env)
+	f.Pool, f.Publisher, err = outbox.Connect(ctx, env)
 	return err
 }
 
@@ -50,7 +48,7 @@ func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 	if e.Type() != PingType {
 		return nil, apierr.InvalidArgument("outbox-sweep handles %s events only.", PingType)
 	}
-	sent, err := f.publisher.Sweep(ctx, f.olderThan)
+	sent, err := f.Publisher.Sweep(ctx, f.olderThan)
 	if err != nil {
 		return nil, err
 	}

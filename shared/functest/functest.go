@@ -80,6 +80,8 @@ func New(t *testing.T) *Env {
 		t.Fatal(err)
 	}
 	sink := testenv.NewSink(t)
+	dbURL := testenv.Database(t)
+	sink.WatchOutbox(t, dbURL)
 	_, prefix := testenv.Redis(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
@@ -87,7 +89,7 @@ func New(t *testing.T) *Env {
 	ctx = sender.NewContext(ctx, sender.Gateway)
 	return &Env{T: t, KEK: k, VaultKeys: vk, Sink: sink, ctx: ctx, Config: map[string]string{
 		"SKYFLOW_VAULT_KEYS_DIR": vaultKeysDir,
-		"DATABASE_URL":           testenv.Database(t),
+		"DATABASE_URL":           dbURL,
 		"REDIS_URL":              testenv.RedisURL(t),
 		"REDIS_PREFIX":           prefix,
 		"K_SINK":                 sink.URL,

@@ -132,11 +132,13 @@ func (l *Lifecycle) Ready(ctx context.Context) (bool, error) {
 	return l.Backend != nil && db.Ping(ctx, l.Backend.Pool) == nil && l.Backend.Redis.Ping(ctx).Err() == nil, nil
 }
 
-// Stop closes the connections.
-func (l *Lifecycle) Stop(context.Context) error {
-	if l.Backend != nil {
-		l.Backend.Pool.Close()
-		l.Backend.Redis.Close()
+// Stop sends the events still unsent and closes the connections.
+func (l *Lifecycle) Stop(ctx context.Context) error {
+	if l.Backend == nil {
+		return nil
 	}
-	return nil
+	err := l.Backend.Publisher.Close(ctx)
+	l.Backend.Pool.Close()
+	l.Backend.Redis.Close()
+	return err
 }

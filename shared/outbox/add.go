@@ -18,8 +18,11 @@ var ErrDuplicate = errors.New("outbox: duplicate event")
 
 // A record is one outbox row's identity and content.
 type record struct {
+	seq             int64
 	source, id, typ string
-	payload         []byte // the event in structured-mode JSON
+	subject         string    // "" when the event has none: no order to keep
+	payload         []byte    // the event in structured-mode JSON
+	created         time.Time // when the row was written
 }
 
 // Add writes events to the outbox within tx, to be published after tx
@@ -28,33 +31,28 @@ type record struct {
 // event whose source and id are already present is an error wrapping
 // [ErrDuplicate], and leaves tx aborted.
 func Add(ctx context.Context, tx pgx.Tx, events ...event.Event) error {
-	_, err := add(ctx, tx, events)
-	return err
-}
-
-func add(ctx context.Context, tx pgx.Tx, events []event.Event) ([]record, error) {
 	recs := make([]record, 0, len(events))
 	seen := make(map[[2]string]bool, len(events))
 	for _, e := range events {
 		r, err := encode(e)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		key := [2]string{r.source, r.id}
 		if seen[key] {
-			return nil, fmt.Errorf("%w: id %q from %q given twice", ErrDuplicate, r.id, r.source)
+			return fmt.Errorf("%w: id %q from %q given twice", ErrDuplicate, r.id, r.source)
 		}
 		seen[key] = true
 		recs = append(recs, r)
 	}
 	if len(recs) == 0 {
-		return nil, nil
+		return nil
 	}
 
 	b := &pgx.Batch{}
 	for _, r := range recs {
-		b.Queue(`INSERT INTO outbox (source, id, type, event) VALUES ($1, $2, $3, $4)`,
-			r.source, r.id, r.typ, r.payload)
+		b.Queue(`INSERT INTO outbox (source, id, type, subject, event) VALUES ($1, $2, $3, NULLIF($4, ''), $5)`,
+			r.source, r.id, r.typ, r.subject, r.payload)
 	}
 	br := tx.SendBatch(ctx, b)
 	defer br.Close()
@@ -62,15 +60,15 @@ func add(ctx context.Context, tx pgx.Tx, events []event.Event) ([]record, error)
 		if _, err := br.Exec(); err != nil {
 			var pgErr *pgconn.PgError
 			if errors.As(err, &pgErr) && pgErr.Code == "23505" {
-				return nil, fmt.Errorf("%w: id %q from %q is already in the outbox", ErrDuplicate, r.id, r.source)
+				return fmt.Errorf("%w: id %q from %q is already in the outbox", ErrDuplicate, r.id, r.source)
 			}
-			return nil, fmt.Errorf("outbox: add event %q: %w", r.id, err)
+			return fmt.Errorf("outbox: add event %q: %w", r.id, err)
 		}
 	}
 	if err := br.Close(); err != nil {
-		return nil, fmt.Errorf("outbox: add: %w", err)
+		return fmt.Errorf("outbox: add: %w", err)
 	}
-	return recs, nil
+	return nil
 }
 
 // encode validates e and renders the bytes stored and sent for it.
@@ -86,7 +84,7 @@ func encode(e event.Event) (record, error) {
 	if err != nil {
 		return record{}, fmt.Errorf("outbox: encode event %q: %w", e.ID(), err)
 	}
-	return record{source: e.Source(), id: e.ID(), typ: e.Type(), payload: payload}, nil
+	return record{source: e.Source(), id: e.ID(), typ: e.Type(), subject: e.Subject(), payload: payload}, nil
 }
 
 // decode turns a stored payload back into the event to send.

@@ -12,6 +12,8 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/skyflow-oss/skyflow/shared/outbox"
 )
 
 // TestEventsOfDifferentSubjectsAreSentAtOnceAndOfOneSubjectInOrder: a
@@ -62,7 +64,7 @@ func TestEventsOfDifferentSubjectsAreSentAtOnceAndOfOneSubjectInOrder(t *testing
 		w.WriteHeader(http.StatusAccepted)
 	}))
 	t.Cleanup(sinkSrv.Close)
-	p, _ := newPublisher(t, pool, sinkSrv.URL)
+	p, _ := newPublisher(t, pool, sinkSrv.URL, outbox.WithoutRelay())
 
 	var events []event.Event
 	for i := 0; i < 12; i++ {
@@ -72,6 +74,9 @@ func TestEventsOfDifferentSubjectsAreSentAtOnceAndOfOneSubjectInOrder(t *testing
 	}
 	start := time.Now()
 	if err := p.Transact(testContext(t), func(pgx.Tx) ([]event.Event, error) { return events, nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Flush(testContext(t)); err != nil {
 		t.Fatal(err)
 	}
 	mu.Lock()

@@ -2,6 +2,7 @@ package outbox
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -31,4 +32,21 @@ func Connect(ctx context.Context, env *config.Env, opts ...Option) (*pgxpool.Poo
 		return nil, nil, err
 	}
 	return pool, publisher, nil
+}
+
+// Lifecycle is the database half of a function that publishes events.
+// Embed it, as db.Lifecycle: Start sets Pool and Publisher (from
+// [Connect]), and its Ready and Stop become the function's.
+type Lifecycle struct {
+	db.Lifecycle
+	Publisher *Publisher
+}
+
+// Stop flushes the events still unsent, then closes the pool.
+func (l *Lifecycle) Stop(ctx context.Context) error {
+	var err error
+	if l.Publisher != nil {
+		err = l.Publisher.Close(ctx)
+	}
+	return errors.Join(err, l.Lifecycle.Stop(ctx))
 }

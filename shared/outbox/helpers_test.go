@@ -124,6 +124,20 @@ func getRow(t *testing.T, pool *pgxpool.Pool, id string) (outboxRow, bool) {
 	return r, true
 }
 
+// waitRow waits, up to 10 s, until the row of id satisfies ok, and
+// returns it as it was last read.
+func waitRow(t *testing.T, pool *pgxpool.Pool, id string, ok func(outboxRow) bool) outboxRow {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r, found := getRow(t, pool, id)
+		if found && ok(r) || time.Now().After(deadline) {
+			return r
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 func count(t *testing.T, pool *pgxpool.Pool, query string, args ...any) int {
 	t.Helper()
 	var n int

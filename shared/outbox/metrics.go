@@ -1,6 +1,8 @@
 package outbox
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	skymetrics "github.com/skyflow-oss/skyflow/shared/metrics"
@@ -13,6 +15,7 @@ type metrics struct {
 	failures  *prometheus.CounterVec
 	resends   prometheus.Counter
 	pending   prometheus.Gauge
+	latency   prometheus.Histogram
 }
 
 func newMetrics(r prometheus.Registerer) (*metrics, error) {
@@ -30,11 +33,16 @@ func newMetrics(r prometheus.Registerer) (*metrics, error) {
 		}, []string{"type"}),
 		resends: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "skyflow_outbox_sweep_resends_total",
-			Help: "Events the sweep sent that the post-commit send had not.",
+			Help: "Events the sweep sent that no relay had.",
 		}),
 		pending: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "skyflow_outbox_pending_events",
 			Help: "Unsent events in the outbox, as of the last sweep.",
+		}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "skyflow_outbox_publish_delay_seconds",
+			Help:    "From an event's outbox row being written to the sink taking it.",
+			Buckets: []float64{.001, .0025, .005, .01, .02, .05, .1, .25, .5, 1, 5, 30, 120},
 		}),
 	}
 	var err error
@@ -42,17 +50,19 @@ func newMetrics(r prometheus.Registerer) (*metrics, error) {
 	m.failures = skymetrics.Register(r, m.failures, &err)
 	m.resends = skymetrics.Register(r, m.resends, &err)
 	m.pending = skymetrics.Register(r, m.pending, &err)
+	m.latency = skymetrics.Register(r, m.latency, &err)
 	if err != nil {
 		return nil, err
 	}
 	return m, nil
 }
 
-func (m *metrics) sent(typ string, byResend bool) {
+func (m *metrics) sent(typ string, byResend bool, delay time.Duration) {
 	if m == nil {
 		return
 	}
 	m.published.WithLabelValues(typ).Inc()
+	m.latency.Observe(delay.Seconds())
 	if byResend {
 		m.resends.Inc()
 	}

@@ -32,6 +32,7 @@ type options struct {
 	backoffMax     time.Duration
 	lease          time.Duration
 	concurrency    int
+	relay          bool // tests of the sweep turn the relay off
 }
 
 func defaultOptions() options {
@@ -45,6 +46,7 @@ func defaultOptions() options {
 		backoffMax:     DefaultBackoffMax,
 		lease:          DefaultLease,
 		concurrency:    DefaultConcurrency,
+		relay:          true,
 	}
 }
 

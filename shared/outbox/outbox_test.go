@@ -65,10 +65,11 @@ func TestTransactPublishesBinaryEventAndMarksItSent(t *testing.T) {
 	s := newSink(t)
 	p, _ := newPublisher(t, pool, s.url())
 
+	// Transact answers at commit; the relay sends right after, unasked.
 	if err := p.Transact(testContext(t), insertThing("t1")); err != nil {
 		t.Fatalf("Transact: %v", err)
 	}
-	got := s.acceptedEvents()
+	got := s.waitAccepted(t, 1)
 	if len(got) != 1 {
 		t.Fatalf("sink accepted %d events, want 1", len(got))
 	}
@@ -82,7 +83,7 @@ func TestTransactPublishesBinaryEventAndMarksItSent(t *testing.T) {
 	if !bytes.Equal(e.Data(), want.Data()) || e.DataContentType() != event.ApplicationJSON {
 		t.Errorf("sink got data %s (%s), want %s", e.Data(), e.DataContentType(), want.Data())
 	}
-	r, _ := getRow(t, pool, "t1")
+	r := waitRow(t, pool, "t1", func(r outboxRow) bool { return r.sentAt != nil })
 	if r.sentAt == nil || r.attempts != 1 || r.lastError != nil || r.typ != testType {
 		t.Errorf("row sent_at %v attempts %d last_error %v type %s, want sent after 1 attempt", r.sentAt, r.attempts, r.lastError, r.typ)
 	}
@@ -92,10 +93,13 @@ func TestRejectedEventIsLeftUnsentThenSweptExactlyOnce(t *testing.T) {
 	pool := setup(t)
 	s := newSink(t)
 	s.status.Store(http.StatusServiceUnavailable)
-	p, logs := newPublisher(t, pool, s.url())
+	p, logs := newPublisher(t, pool, s.url(), outbox.WithoutRelay())
 
 	if err := p.Transact(testContext(t), insertThing("t1")); err != nil {
 		t.Fatalf("Transact = %v, want nil: the state change committed", err)
+	}
+	if err := p.Flush(testContext(t)); err == nil { // the relay's round
+		t.Fatal("Flush to a sink answering 503 succeeded")
 	}
 	r, _ := getRow(t, pool, "t1")
 	if r.sentAt != nil || r.attempts != 1 || r.lastError == nil || *r.lastError != "http status 503" {
@@ -123,12 +127,13 @@ func TestResendIsTheSameEvent(t *testing.T) {
 	pool := setup(t)
 	s := newSink(t)
 	s.status.Store(http.StatusInternalServerError)
-	p, _ := newPublisher(t, pool, s.url(), outbox.WithBackoff(time.Millisecond, time.Millisecond))
+	p, _ := newPublisher(t, pool, s.url(), outbox.WithBackoff(time.Millisecond, time.Millisecond), outbox.WithoutRelay())
 
 	// An event without a time: Add stamps one, and every send carries it.
 	if err := p.Transact(testContext(t), insertThing("t1")); err != nil {
 		t.Fatal(err)
 	}
+	p.Flush(testContext(t))
 	s.status.Store(http.StatusAccepted)
 	sweepUntil(t, p, 1)
 
@@ -151,7 +156,7 @@ func TestResendIsTheSameEvent(t *testing.T) {
 func TestNothingIsLostWhenTheSinkIsDownDuringTheWrite(t *testing.T) {
 	pool := setup(t)
 	s, startSink := newDownSink(t)
-	p, logs := newPublisher(t, pool, s.url(), outbox.WithBackoff(time.Millisecond, 5*time.Millisecond), outbox.WithBatchSize(7))
+	p, logs := newPublisher(t, pool, s.url(), outbox.WithBackoff(time.Millisecond, 5*time.Millisecond), outbox.WithBatchSize(7), outbox.WithoutRelay())
 
 	want := thingIDs(20)
 	for _, id := range want {
@@ -159,8 +164,13 @@ func TestNothingIsLostWhenTheSinkIsDownDuringTheWrite(t *testing.T) {
 			t.Fatalf("Transact(%s) with the sink down = %v, want nil", id, err)
 		}
 	}
-	if n := count(t, pool, `SELECT count(*) FROM outbox WHERE sent_at IS NULL AND last_error = 'connection refused'`); n != len(want) {
-		t.Fatalf("%d rows unsent with 'connection refused', want %d", n, len(want))
+	p.Flush(testContext(t))
+	// The relay's round stops at the first failed batch (7 rows).
+	if n := count(t, pool, `SELECT count(*) FROM outbox WHERE sent_at IS NULL AND last_error = 'connection refused'`); n != 7 {
+		t.Fatalf("%d rows unsent with 'connection refused', want 7", n)
+	}
+	if n := count(t, pool, `SELECT count(*) FROM outbox WHERE sent_at IS NULL`); n != len(want) {
+		t.Fatalf("%d rows unsent, want %d", n, len(want))
 	}
 	// A sweep while the sink is still down sends nothing and loses nothing.
 	if n, err := p.Sweep(testContext(t), 0); err != nil || n != 0 {
@@ -235,15 +245,15 @@ func TestLastErrorAndLogsHoldNoEventData(t *testing.T) {
 	pool := setup(t)
 	s := newSink(t)
 	s.status.Store(http.StatusBadRequest) // its body echoes the event data
-	p, logs := newPublisher(t, pool, s.url())
+	p, logs := newPublisher(t, pool, s.url(), outbox.WithoutRelay())
 
 	if err := p.Transact(testContext(t), insertThing("t1")); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.Publish(testContext(t), newEvent("t1")); err == nil {
-		t.Error("Publish to a sink answering 400 succeeded")
+	if err := p.Flush(testContext(t)); err == nil {
+		t.Error("Flush to a sink answering 400 succeeded")
 	} else if strings.Contains(err.Error(), secretData) {
-		t.Errorf("Publish error holds event data: %v", err)
+		t.Errorf("Flush error holds event data: %v", err)
 	}
 	r, _ := getRow(t, pool, "t1")
 	if r.lastError == nil || *r.lastError != "http status 400" {
@@ -301,44 +311,10 @@ func TestAddRejectsDuplicatesAndInvalidEvents(t *testing.T) {
 	}
 }
 
-func TestPublishSendsOnlyCommittedUnsentRows(t *testing.T) {
+func TestSweepLeavesRecentRowsToTheRelays(t *testing.T) {
 	pool := setup(t)
 	s := newSink(t)
-	p, _ := newPublisher(t, pool, s.url())
-	ctx := testContext(t)
-
-	committed := newEvent("committed")
-	if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return outbox.Add(ctx, tx, committed) }); err != nil {
-		t.Fatal(err)
-	}
-	rolledBack := newEvent("rolled-back")
-	tx, err := pool.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := outbox.Add(ctx, tx, rolledBack); err != nil {
-		t.Fatal(err)
-	}
-	tx.Rollback(ctx)
-
-	if err := p.Publish(ctx, committed, rolledBack); err != nil {
-		t.Fatalf("Publish: %v", err)
-	}
-	if err := p.Publish(ctx, committed); err != nil {
-		t.Fatalf("second Publish: %v", err)
-	}
-	if got := ids(s.attemptedEvents()); !slices.Equal(got, []string{"committed"}) {
-		t.Errorf("sink got %v, want [committed] once", got)
-	}
-	if r, _ := getRow(t, pool, "committed"); r.sentAt == nil {
-		t.Error("published row not marked sent")
-	}
-}
-
-func TestSweepLeavesRecentRowsToThePostCommitSend(t *testing.T) {
-	pool := setup(t)
-	s := newSink(t)
-	p, _ := newPublisher(t, pool, s.url())
+	p, _ := newPublisher(t, pool, s.url(), outbox.WithoutRelay())
 	ctx := testContext(t)
 	if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return outbox.Add(ctx, tx, newEvent("fresh")) }); err != nil {
 		t.Fatal(err)
@@ -355,7 +331,7 @@ func TestFailedResendsBackOffExponentially(t *testing.T) {
 	pool := setup(t)
 	s := newSink(t)
 	s.status.Store(http.StatusServiceUnavailable)
-	p, _ := newPublisher(t, pool, s.url(), outbox.WithBackoff(time.Hour, 3*time.Hour))
+	p, _ := newPublisher(t, pool, s.url(), outbox.WithBackoff(time.Hour, 3*time.Hour), outbox.WithoutRelay())
 	ctx := testContext(t)
 	delay := func() time.Duration {
 		var d time.Duration
@@ -371,10 +347,11 @@ func TestFailedResendsBackOffExponentially(t *testing.T) {
 		}
 	}
 
-	// The failed first send leaves the row due for the next sweep.
+	// The relay's failed send leaves the row due at once.
 	if err := p.Transact(ctx, insertThing("t1")); err != nil {
 		t.Fatal(err)
 	}
+	p.Flush(ctx)
 	if d := delay(); d > 0 {
 		t.Errorf("after a failed first send the row waits %v, want due at once", d)
 	}
@@ -437,7 +414,7 @@ func TestMetrics(t *testing.T) {
 	pool := setup(t)
 	s := newSink(t)
 	reg := prometheus.NewRegistry()
-	p, _ := newPublisher(t, pool, s.url(), outbox.WithRegisterer(reg), outbox.WithBackoff(time.Millisecond, time.Millisecond))
+	p, _ := newPublisher(t, pool, s.url(), outbox.WithRegisterer(reg), outbox.WithBackoff(time.Millisecond, time.Millisecond), outbox.WithoutRelay())
 	// A second publisher on the same registry shares the metrics.
 	if _, err := outbox.NewPublisher(pool, s.url(), outbox.WithRegisterer(reg)); err != nil {
 		t.Fatalf("second publisher on one registry: %v", err)
@@ -447,12 +424,14 @@ func TestMetrics(t *testing.T) {
 	if err := p.Transact(ctx, insertThing("ok")); err != nil {
 		t.Fatal(err)
 	}
+	p.Flush(ctx)
 	s.status.Store(http.StatusServiceUnavailable)
 	for _, id := range []string{"late", "later"} {
 		if err := p.Transact(ctx, insertThing(id)); err != nil {
 			t.Fatal(err)
 		}
 	}
+	p.Flush(ctx)
 	time.Sleep(5 * time.Millisecond)
 	if _, err := p.Sweep(ctx, time.Hour); err != nil { // sends nothing, counts pending
 		t.Fatal(err)
@@ -468,7 +447,14 @@ func TestMetrics(t *testing.T) {
 		"skyflow_outbox_publish_failures_total": 2,
 		"skyflow_outbox_sweep_resends_total":    2,
 		"skyflow_outbox_pending_events":         0,
+		"skyflow_outbox_publish_delay_seconds":  0, // a histogram: see below
 	} {
+		if name == "skyflow_outbox_publish_delay_seconds" {
+			if got := histogramCount(t, reg, name); got != 3 {
+				t.Errorf("%s counted %d events, want 3", name, got)
+			}
+			continue
+		}
 		if got := gauge(t, reg, name); got != want {
 			t.Errorf("%s = %v, want %v", name, got, want)
 		}
@@ -491,6 +477,21 @@ func gauge(t *testing.T, reg *prometheus.Registry, name string) float64 {
 			sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
 		}
 		return sum
+	}
+	return 0
+}
+
+// histogramCount returns the sample count of the histogram name in reg.
+func histogramCount(t *testing.T, reg *prometheus.Registry, name string) uint64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() == name && len(f.GetMetric()) == 1 {
+			return f.GetMetric()[0].GetHistogram().GetSampleCount()
+		}
 	}
 	return 0
 }

@@ -3,7 +3,6 @@ package outbox
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -32,22 +31,21 @@ var quiet = zap.NewNop().Sugar()
 // errUndecodable marks a stored event that no longer decodes.
 var errUndecodable = errors.New("stored event does not decode")
 
-// Failed sends are recorded in one of two ways. A first send, right after
-// commit or by Publish, leaves the row due at once: the next sweep retries
-// it. A failed resend by the sweep backs off: base * 2^(attempts-1), within
+// Failed sends are recorded in one of two ways. A relay's send leaves the
+// row due at once: the relay retries it after its own back-off. A failed resend by the sweep backs off: base * 2^(attempts-1), within
 // ±20% so that rows failed together spread out, and at most max.
 const (
 	dueNow = `
-		UPDATE outbox SET attempts = attempts + 1, last_error = $3, next_attempt_at = now()
-		WHERE source = $1 AND id = $2 AND sent_at IS NULL`
+		UPDATE outbox SET attempts = attempts + 1, last_error = $2, next_attempt_at = now()
+		WHERE seq = $1 AND sent_at IS NULL`
 	backOff = `
 		UPDATE outbox SET
 			attempts = attempts + 1,
-			last_error = $3,
+			last_error = $2,
 			next_attempt_at = now() + least(
-				$4::float8 * power(2, least(greatest(attempts - 1, 0), 30)) * (0.8 + 0.4 * random()),
-				$5::float8) * interval '1 millisecond'
-		WHERE source = $1 AND id = $2 AND sent_at IS NULL`
+				$3::float8 * power(2, least(greatest(attempts - 1, 0), 30)) * (0.8 + 0.4 * random()),
+				$4::float8) * interval '1 millisecond'
+		WHERE seq = $1 AND sent_at IS NULL`
 )
 
 // deliver sends recs, stopping when ctx ends, and records in the outbox
@@ -56,42 +54,47 @@ const (
 // and an error naming those it did not.
 //
 // Events about one subject (one record, one vault, …) are sent one after
-// another in their order; events about different subjects are sent at the
-// same time, up to the concurrency option, so that a request that emits an
-// event per record does not wait for each POST in turn.
+// another in their order, and a failure holds back the rest of that
+// subject's events; events about different subjects are sent at the same
+// time, up to the concurrency option, so that a round of many requests'
+// events does not wait for each POST in turn.
 func (p *Publisher) deliver(ctx context.Context, recs []record, byResend bool) (sent int, failed error) {
 	if len(recs) == 0 {
 		return 0, nil
 	}
 	results := p.sendAll(ctx, recs)
 	b := &pgx.Batch{}
+	var sentSeqs, untried []int64
 	var errs []error
+	now := time.Now()
 	for i, r := range recs {
 		err := results[i]
-		if errors.Is(err, errNotTried) {
-			b.Queue(`UPDATE outbox SET next_attempt_at = now() WHERE source = $1 AND id = $2 AND sent_at IS NULL`,
-				r.source, r.id)
-			continue
-		}
-		if err != nil {
+		switch {
+		case err == nil:
+			sentSeqs = append(sentSeqs, r.seq)
+			p.metrics.sent(r.typ, byResend, now.Sub(r.created))
+		case errors.Is(err, errNotTried):
+			untried = append(untried, r.seq)
+		default:
 			why := describe(err)
 			p.metrics.failed(r.typ)
-			p.opts.logger.LogAttrs(ctx, slog.LevelWarn, "outbox: send failed, left for the sweep",
+			p.opts.logger.LogAttrs(ctx, slog.LevelWarn, "outbox: send failed, left for a retry",
 				slog.String("source", r.source), slog.String("id", r.id), slog.String("type", r.typ), slog.String("error", why))
 			errs = append(errs, fmt.Errorf("outbox: send %q from %q: %s", r.id, r.source, why))
 			if byResend {
-				b.Queue(backOff, r.source, r.id, why, millis(p.opts.backoffBase), millis(p.opts.backoffMax))
+				b.Queue(backOff, r.seq, why, millis(p.opts.backoffBase), millis(p.opts.backoffMax))
 			} else {
-				b.Queue(dueNow, r.source, r.id, why)
+				b.Queue(dueNow, r.seq, why)
 			}
-			continue
 		}
-		sent++
-		p.metrics.sent(r.typ, byResend)
+	}
+	if len(sentSeqs) > 0 {
 		b.Queue(`
 			UPDATE outbox SET sent_at = now(), attempts = attempts + 1, last_error = NULL
-			WHERE source = $1 AND id = $2 AND sent_at IS NULL`,
-			r.source, r.id)
+			WHERE seq = ANY($1) AND sent_at IS NULL`, sentSeqs)
+	}
+	if len(untried) > 0 {
+		b.Queue(`UPDATE outbox SET next_attempt_at = now() WHERE seq = ANY($1) AND sent_at IS NULL`, untried)
 	}
 
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
@@ -102,35 +105,37 @@ func (p *Publisher) deliver(ctx context.Context, recs []record, byResend bool) (
 		p.opts.logger.LogAttrs(ctx, slog.LevelWarn, "outbox: recording send results failed", slog.String("error", err.Error()))
 		errs = append(errs, fmt.Errorf("outbox: record send results: %w", err))
 	}
-	return sent, errors.Join(errs...)
+	return len(sentSeqs), errors.Join(errs...)
 }
 
-// errNotTried marks an event not sent because ctx ended first.
+// errNotTried marks an event not sent because ctx ended first, or because
+// an earlier event of its subject failed.
 var errNotTried = errors.New("not tried")
 
 // sendAll sends recs, each subject's in order in a lane of its own, and
-// returns each one's result.
+// returns each one's result. An event without a subject has a lane alone.
 func (p *Publisher) sendAll(ctx context.Context, recs []record) []error {
 	results := make([]error, len(recs))
 	var lanes [][]int
 	bySubject := map[string]int{}
 	for i, r := range recs {
-		key := subjectOf(r)
-		lane, ok := bySubject[key]
-		if !ok {
+		lane, ok := bySubject[r.subject]
+		if !ok || r.subject == "" {
 			lane = len(lanes)
-			bySubject[key] = lane
+			bySubject[r.subject] = lane
 			lanes = append(lanes, nil)
 		}
 		lanes[lane] = append(lanes[lane], i)
 	}
 	run := func(lane []int) {
+		failed := false
 		for _, i := range lane {
-			if ctx.Err() != nil {
+			if failed || ctx.Err() != nil {
 				results[i] = errNotTried
 				continue
 			}
 			results[i] = p.send(ctx, recs[i])
+			failed = results[i] != nil
 		}
 	}
 	if len(lanes) == 1 || p.opts.concurrency <= 1 {
@@ -151,16 +156,6 @@ func (p *Publisher) sendAll(ctx context.Context, recs []record) []error {
 	}
 	wg.Wait()
 	return results
-}
-
-// subjectOf is the subject of a stored event ("" when it has none, or
-// does not decode: such events share one lane).
-func subjectOf(r record) string {
-	var e struct {
-		Subject string `json:"subject"`
-	}
-	_ = json.Unmarshal(r.payload, &e)
-	return e.Subject
 }
 
 // record writes the send results in one transaction that does not wait
@@ -222,31 +217,21 @@ func describe(err error) string {
 	}
 }
 
-// scanRecords reads rows of (source, id, type, event, order) and returns the
-// records sorted by order.
+// scanRecords reads claimed rows of (seq, source, id, type, subject,
+// event, created) and returns the records in the order they were added.
 func scanRecords(rows pgx.Rows) ([]record, error) {
-	type ordered struct {
-		record
-		n int64
-	}
-	var out []ordered
-	var o ordered
-	_, err := pgx.ForEachRow(rows, []any{&o.source, &o.id, &o.typ, &o.payload, &o.n}, func() error {
-		out = append(out, o)
-		o = ordered{}
+	var out []record
+	var r record
+	_, err := pgx.ForEachRow(rows, []any{&r.seq, &r.source, &r.id, &r.typ, &r.subject, &r.payload, &r.created}, func() error {
+		out = append(out, r)
+		r = record{}
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("outbox: read rows: %w", err)
 	}
-	slices.SortFunc(out, func(a, b ordered) int {
-		return cmp.Or(cmp.Compare(a.n, b.n), cmp.Compare(a.id, b.id))
-	})
-	recs := make([]record, len(out))
-	for i := range out {
-		recs[i] = out[i].record
-	}
-	return recs, nil
+	slices.SortFunc(out, func(a, b record) int { return cmp.Compare(a.seq, b.seq) })
+	return out, nil
 }
 
 // millis renders d for SQL, which multiplies it by interval '1 millisecond'.

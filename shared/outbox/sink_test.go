@@ -105,3 +105,16 @@ func (s *sink) attemptedEvents() []event.Event {
 	defer s.mu.Unlock()
 	return append([]event.Event(nil), s.attempts...)
 }
+
+// waitAccepted waits, up to 10 s, until the sink accepted n events.
+func (s *sink) waitAccepted(t *testing.T, n int) []event.Event {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got := s.acceptedEvents()
+		if len(got) >= n || time.Now().After(deadline) {
+			return got
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}

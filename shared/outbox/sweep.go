@@ -4,43 +4,30 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // purgeBatch bounds one delete of expired rows, so that a large backlog
 // does not hold locks for long.
 const purgeBatch = 1000
 
+// claimLock is the transaction-level advisory lock that claims hold: one
+// claim at a time across every process, so that no two relays take rows of
+// one subject at once (see claim).
+const claimLock = 0x736b796f7574 // "skyout"
+
 // Sweep sends the unsent events that are due and were written more than
-// olderThan ago, and returns how many the sink took. olderThan keeps the
-// sweep off events whose post-commit send may still be under way; make it
-// longer than the request timeout.
-//
-// Rows are taken in batches with FOR UPDATE SKIP LOCKED and reserved for a
-// lease, so concurrent sweeps never send the same row in one round. A failed
-// send pushes the row's next attempt back exponentially. Sweep stops early
-// when a whole batch failed, since the sink is likely down. It then deletes
-// sent rows older than the retention period and updates the pending gauge.
+// olderThan ago, and returns how many the sink took. It is the safety net
+// under the relays: it resends what a killed process had claimed once the
+// lease ran out, and what failed, with per-event exponential backoff. It
+// stops at the first round with a failure, since the sink is likely down.
+// It then deletes sent rows older than the retention period and updates
+// the pending gauge.
 func (p *Publisher) Sweep(ctx context.Context, olderThan time.Duration) (sent int, err error) {
-	for {
-		recs, err := p.claim(ctx, olderThan)
-		if err != nil {
-			return sent, err
-		}
-		if len(recs) == 0 {
-			break
-		}
-		// Stop sending well before the lease ends, so that no other sweeper
-		// takes a row while this one may still be sending it.
-		bctx, cancel := context.WithTimeout(ctx, p.opts.lease/2)
-		n, _ := p.deliver(bctx, recs, true)
-		cancel()
-		sent += n
-		if err := ctx.Err(); err != nil {
-			return sent, err
-		}
-		if n == 0 || len(recs) < p.opts.batchSize {
-			break
-		}
+	sent, _ = p.drain(ctx, olderThan, true) // failures are in their rows and the log
+	if err := ctx.Err(); err != nil {
+		return sent, err
 	}
 	if err := p.purge(ctx); err != nil {
 		return sent, err
@@ -48,26 +35,48 @@ func (p *Publisher) Sweep(ctx context.Context, olderThan time.Duration) (sent in
 	return sent, p.countPending(ctx)
 }
 
-// claim takes the next batch of due rows and reserves them for one lease.
+// claim takes the next batch of due rows, in the order they were added,
+// and reserves them for one lease so that no other relay sends them.
+//
+// A row is not due while an earlier unsent row of its subject is reserved
+// or backing off: that keeps the order of each subject's events across
+// processes and retries. Claims hold claimLock, so a claim sees every
+// earlier claim's reservations (SKIP LOCKED alone would let two claims
+// take one subject's rows at once).
 func (p *Publisher) claim(ctx context.Context, olderThan time.Duration) ([]record, error) {
-	rows, err := p.pool.Query(ctx, `
-		UPDATE outbox o SET next_attempt_at = now() + $1::float8 * interval '1 millisecond'
-		FROM (
-			SELECT source, id FROM outbox
-			WHERE sent_at IS NULL
-				AND next_attempt_at <= now()
-				AND created_at <= now() - $2::float8 * interval '1 millisecond'
-			ORDER BY next_attempt_at
-			LIMIT $3
-			FOR UPDATE SKIP LOCKED
-		) due
-		WHERE o.source = due.source AND o.id = due.id
-		RETURNING o.source, o.id, o.type, o.event, (extract(epoch FROM o.created_at) * 1e6)::bigint`,
-		millis(p.opts.lease), millis(olderThan), p.opts.batchSize)
+	var recs []record
+	err := pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(claimLock)); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `
+			UPDATE outbox o SET next_attempt_at = now() + $1::float8 * interval '1 millisecond'
+			FROM (
+				SELECT c.seq FROM outbox c
+				WHERE c.sent_at IS NULL
+					AND c.next_attempt_at <= now()
+					AND c.created_at <= now() - $2::float8 * interval '1 millisecond'
+					AND NOT EXISTS (
+						SELECT 1 FROM outbox e
+						WHERE e.subject = c.subject AND e.seq < c.seq AND e.sent_at IS NULL
+							AND (e.next_attempt_at > now() OR e.created_at > now() - $2::float8 * interval '1 millisecond'))
+				ORDER BY c.seq
+				LIMIT $3
+				FOR UPDATE SKIP LOCKED
+			) due
+			WHERE o.seq = due.seq
+			RETURNING o.seq, o.source, o.id, o.type, coalesce(o.subject, ''), o.event, o.created_at`,
+			millis(p.opts.lease), millis(olderThan), p.opts.batchSize)
+		if err != nil {
+			return err
+		}
+		recs, err = scanRecords(rows)
+		return err
+	})
 	if err != nil {
-		return nil, fmt.Errorf("outbox: sweep: %w", err)
+		return nil, fmt.Errorf("outbox: claim: %w", err)
 	}
-	return scanRecords(rows)
+	return recs, nil
 }
 
 // purge deletes sent rows older than the retention period, a bounded batch
@@ -75,8 +84,8 @@ func (p *Publisher) claim(ctx context.Context, olderThan time.Duration) ([]recor
 func (p *Publisher) purge(ctx context.Context) error {
 	for {
 		tag, err := p.pool.Exec(ctx, `
-			DELETE FROM outbox WHERE (source, id) IN (
-				SELECT source, id FROM outbox
+			DELETE FROM outbox WHERE seq IN (
+				SELECT seq FROM outbox
 				WHERE sent_at IS NOT NULL AND sent_at < now() - $1::float8 * interval '1 millisecond'
 				LIMIT $2
 				FOR UPDATE SKIP LOCKED)`,

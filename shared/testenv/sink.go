@@ -1,15 +1,20 @@
 package testenv
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/cloudevents/sdk-go/v2/binding"
 	"github.com/cloudevents/sdk-go/v2/event"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/skyflow-oss/skyflow/shared/db"
 )
 
 // Sink is a broker ingress for tests (a publisher's K_SINK): it accepts
@@ -20,6 +25,46 @@ type Sink struct {
 
 	mu     sync.Mutex
 	events []event.Event
+	outbox *pgxpool.Pool // see WatchOutbox
+}
+
+// WatchOutbox makes Events wait until the outbox of the database at url
+// has no unsent event: publishers answer at commit and relay events
+// moments later, so a test that looks right after a call would otherwise
+// race the relay.
+func (s *Sink) WatchOutbox(t testing.TB, url string) {
+	pool, err := db.Open(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	s.mu.Lock()
+	s.outbox = pool
+	s.mu.Unlock()
+}
+
+// settle waits, up to 10 s, until the watched outbox has nothing unsent.
+func (s *Sink) settle() {
+	s.mu.Lock()
+	pool := s.outbox
+	s.mu.Unlock()
+	if pool == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for {
+		var unsent bool
+		err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM outbox WHERE sent_at IS NULL)`).Scan(&unsent)
+		if err != nil || !unsent {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
 }
 
 // NewSink starts a Sink, closed when the test ends.
@@ -43,8 +88,10 @@ func NewSink(t testing.TB) *Sink {
 	return s
 }
 
-// Events returns every event received so far.
+// Events returns every event received so far (once the watched outbox,
+// if any, has sent everything).
 func (s *Sink) Events() []event.Event {
+	s.settle()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]event.Event(nil), s.events...)

@@ -57,13 +57,13 @@ func (l *Lifecycle) Ready(ctx context.Context) (bool, error) {
 	return l.Backend != nil && db.Ping(ctx, l.Backend.Pool) == nil, nil
 }
 
-// Stop stores the data keys' encryption counts and closes the database
-// pool.
+// Stop sends the events still unsent, stores the data keys' encryption
+// counts and closes the database pool.
 func (l *Lifecycle) Stop(ctx context.Context) error {
 	if l.Backend == nil {
 		return nil
 	}
-	err := l.Backend.Vaults.FlushKeyUsage(ctx)
+	err := errors.Join(l.Backend.Publisher.Close(ctx), l.Backend.Vaults.FlushKeyUsage(ctx))
 	l.Backend.Pool.Close()
 	return err
 }

@@ -84,12 +84,14 @@ func (l *Lifecycle) Ready(ctx context.Context) (bool, error) {
 	return l.Backend != nil && db.Ping(ctx, l.Backend.Pool) == nil, nil
 }
 
-// Stop closes the database pool.
-func (l *Lifecycle) Stop(context.Context) error {
-	if l.Backend != nil {
-		l.Backend.Pool.Close()
+// Stop sends the events still unsent and closes the database pool.
+func (l *Lifecycle) Stop(ctx context.Context) error {
+	if l.Backend == nil {
+		return nil
 	}
-	return nil
+	err := l.Backend.Publisher.Close(ctx)
+	l.Backend.Pool.Close()
+	return err
 }
 
 // secretAD binds a wrapped secret to its endpoint and version, so a
