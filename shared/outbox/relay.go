@@ -106,8 +106,9 @@ func (p *Publisher) Close(ctx context.Context) error {
 }
 
 // drain claims and delivers due events written more than olderThan ago,
-// in rounds, until a claim comes back short, and returns how many the sink
-// took. byResend says the sweep is sending (failures back off); the relay
+// in rounds, until a claim finds nothing, and returns how many the sink
+// took. A round that sent events may have freed later events of their
+// subjects, even ones another process committed, so drain claims again. byResend says the sweep is sending (failures back off); the relay
 // leaves a failed event due at once and retries it itself. An error means
 // a round failed to claim, or some event was not sent; drain stops there.
 func (p *Publisher) drain(ctx context.Context, olderThan time.Duration, byResend bool) (sent int, err error) {
@@ -122,7 +123,7 @@ func (p *Publisher) drain(ctx context.Context, olderThan time.Duration, byResend
 		n, err := p.deliver(rctx, recs, byResend)
 		cancel()
 		sent += n
-		if err != nil || len(recs) < p.opts.batchSize {
+		if err != nil {
 			return sent, err
 		}
 	}
