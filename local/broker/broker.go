@@ -6,6 +6,21 @@
 //
 // Delivery is at least once: an offset is committed only when its event is
 // finished (delivered, filtered out or dead-lettered).
+//
+// # Acknowledging an event
+//
+// The ingress answers 202 only once the event is durable: Kafka has
+// acknowledged the record and, for the embedded cluster, the files that
+// hold it have been fsynced (Config.Sync, kafka.Cluster.Sync). Fsyncing
+// each event on its own bounded the ingress at one disk flush per event,
+// so concurrent events share: the producer puts the records that are
+// buffered together into one produce request, and a group commit
+// (groupcommit.go) fsyncs for every event whose record was acknowledged
+// while the previous fsync ran, then answers them all. If the sync fails
+// the ingress answers 503 and the sender sends the event again; the
+// record may then be in the topic twice, which at-least-once allows.
+// Replies stored by the dispatchers wait for the same sync before their
+// event's offset is committed.
 package broker
 
 import (
@@ -60,8 +75,15 @@ type Config struct {
 	// MaxEventBytes bounds an ingress request body (default 4 MiB).
 	MaxEventBytes int64
 	// ProduceTimeout bounds the wait for Kafka to acknowledge an event
-	// (default 10s); past it the ingress answers 503.
+	// and for it to be made durable (default 10s); past it the ingress
+	// answers 503.
 	ProduceTimeout time.Duration
+	// Sync makes the records Kafka has acknowledged on these partitions
+	// durable (kafka.Cluster.Sync). Nil means the Sync of the embedded
+	// cluster of this process that listens on Seeds (kafka.Lookup), so
+	// that no caller can forget it, or none for another cluster, whose
+	// acks=all acknowledgement is its durability.
+	Sync func(topic string, partitions []int32) error
 }
 
 // Broker is the running ingress and dispatchers of every Broker in a Set.
@@ -74,6 +96,7 @@ type Broker struct {
 	ln       net.Listener
 	srv      *http.Server
 	producer *kgo.Client
+	commits  *groupCommit
 
 	mu          sync.Mutex
 	started     bool
@@ -108,6 +131,12 @@ func New(cfg Config) (*Broker, error) {
 	if cfg.Listen == "" {
 		cfg.Listen = "127.0.0.1:0"
 	}
+	if cfg.Sync == nil {
+		cfg.Sync = func(string, []int32) error { return nil }
+		if c := kafka.Lookup(cfg.Seeds); c != nil {
+			cfg.Sync = c.Sync
+		}
+	}
 	b := &Broker{cfg: cfg, log: cfg.Logger.With("component", "broker"), client: cfg.HTTPClient,
 		brokers: map[string]*manifest.Broker{}}
 	if b.client == nil {
@@ -136,7 +165,19 @@ func New(cfg Config) (*Broker, error) {
 	b.producer, err = kgo.NewClient(
 		kgo.SeedBrokers(cfg.Seeds...),
 		kgo.RecordDeliveryTimeout(cfg.ProduceTimeout),
-		kgo.ProducerLinger(0), // one event per request: latency over throughput
+		// No linger: a lone event goes at once. Events that arrive while a
+		// produce request is in flight (one at a time, below) are buffered
+		// and go together in the next request.
+		kgo.ProducerLinger(0),
+		// Not idempotent: idempotence would only dedupe the client's own
+		// retries, which at-least-once delivery tolerates, while its
+		// sequence state is what a crash of the embedded broker loses
+		// (kfake saves it on an orderly stop only), failing the next
+		// produces. It also leaves one produce request in flight per
+		// broker, so records of one partition are stored in the order
+		// they were produced; an event waits for its ack anyway, so a
+		// sender's events that depend on each other are ordered too.
+		kgo.DisableIdempotentWrite(),
 		kgo.WithLogger(kafka.ClientLogger(b.log)),
 	)
 	if err != nil {
@@ -148,6 +189,7 @@ func New(cfg Config) (*Broker, error) {
 	}
 	b.srv = &http.Server{Handler: b.routes(), ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
+	b.commits = newGroupCommit(cfg.Sync, b.metrics)
 	return b, nil
 }
 
@@ -207,7 +249,7 @@ func (b *Broker) IngressURL(namespace, name string) string {
 
 // Close stops the dispatchers (in-flight deliveries are abandoned and their
 // offsets left uncommitted, so they are delivered again on the next start),
-// then the ingress, then the producer.
+// then the ingress, then the group commit and the producer.
 func (b *Broker) Close() {
 	b.closeOnce.Do(func() {
 		b.mu.Lock()
@@ -227,6 +269,7 @@ func (b *Broker) Close() {
 			b.srv.Close()
 		}
 		b.ln.Close()
+		b.commits.close()
 		b.producer.Close()
 	})
 }

@@ -59,8 +59,9 @@ func trigger(name, subscriberURL string) manifest.Trigger {
 		Subscriber: manifest.Destination{URI: subscriberURL}}
 }
 
-// startBroker runs a Broker for set until the test ends (or Close).
-func startBroker(t *testing.T, c *kafka.Cluster, set *manifest.Set, reg prometheus.Registerer) *Broker {
+// startBroker runs a Broker for set until the test ends (or Close); opts
+// may change its Config.
+func startBroker(t *testing.T, c *kafka.Cluster, set *manifest.Set, reg prometheus.Registerer, opts ...func(*Config)) *Broker {
 	t.Helper()
 	var b *Broker
 	resolve := func(d manifest.Destination, namespace string) (*url.URL, error) {
@@ -72,8 +73,12 @@ func startBroker(t *testing.T, c *kafka.Cluster, set *manifest.Set, reg promethe
 		}
 		return url.Parse(d.URI)
 	}
-	b, err := New(Config{Set: set, Seeds: c.Seeds(), Resolve: resolve, Listen: "127.0.0.1:0",
-		Logger: testLogger(t), Registerer: reg, ProduceTimeout: 2 * time.Second})
+	cfg := Config{Set: set, Seeds: c.Seeds(), Resolve: resolve, Listen: "127.0.0.1:0",
+		Logger: testLogger(t), Registerer: reg, ProduceTimeout: 2 * time.Second}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	b, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

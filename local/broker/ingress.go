@@ -27,7 +27,7 @@ func (b *Broker) routes() http.Handler {
 }
 
 // ingress stores one CloudEvent in the Broker's topic and answers 202 once
-// Kafka has acknowledged it (written to disk, for the embedded cluster).
+// Kafka has acknowledged it and it is durable (see the package doc).
 func (b *Broker) ingress(w http.ResponseWriter, r *http.Request) {
 	ns, name := r.PathValue("namespace"), r.PathValue("name")
 	br := b.brokers[ns+"/"+name]
@@ -55,7 +55,7 @@ func (b *Broker) ingress(w http.ResponseWriter, r *http.Request) {
 	// store the event, which at-least-once delivery allows.
 	if err := b.produce(context.WithoutCancel(r.Context()), br, e); err != nil {
 		b.log.Warn("event not stored", "broker", ns+"/"+name, "id", e.ID(), "type", e.Type(), "err", err)
-		reject(http.StatusServiceUnavailable, "the event was not stored in Kafka, send it again: %v", err)
+		reject(http.StatusServiceUnavailable, "the event was not stored durably in Kafka, send it again: %v", err)
 		return
 	}
 	b.metrics.ingested.WithLabelValues(ns, name).Inc()
@@ -111,7 +111,8 @@ func toEvent(ctx context.Context, msg *cehttp.Message) (*event.Event, error) {
 	return e, nil
 }
 
-// produce appends an event to a Broker's topic and waits for the ack.
+// produce appends an event to a Broker's topic and returns once Kafka has
+// acknowledged it and a group commit round has made it durable.
 func (b *Broker) produce(ctx context.Context, br *manifest.Broker, e *event.Event) error {
 	rec, err := toRecord(br.Topic(), *e)
 	if err != nil {
@@ -119,5 +120,8 @@ func (b *Broker) produce(ctx context.Context, br *manifest.Broker, e *event.Even
 	}
 	ctx, cancel := context.WithTimeout(ctx, b.cfg.ProduceTimeout)
 	defer cancel()
-	return b.producer.ProduceSync(ctx, rec).FirstErr()
+	if err := b.producer.ProduceSync(ctx, rec).FirstErr(); err != nil {
+		return err
+	}
+	return b.commits.wait(ctx, rec.Topic, rec.Partition)
 }
