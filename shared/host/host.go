@@ -87,6 +87,7 @@ type Settings struct {
 	EventTimeout time.Duration // SKYFLOW_EVENT_TIMEOUT: deadline of one Handle call
 	DrainTimeout time.Duration // SKYFLOW_DRAIN_TIMEOUT: how long SIGTERM waits for events in flight
 	LogLevel     string        // LOG_LEVEL
+	PprofDir     string        // SKYFLOW_PPROF_DIR: serve pprof on loopback, address in <dir>/<function>.addr
 	// Senders verifies who sent each event (SKYFLOW_TRUSTED_SENDERS,
 	// SKYFLOW_TRUSTED_OIDC): an event without a valid assertion from a
 	// trusted sender is refused.
@@ -103,6 +104,7 @@ func LoadSettings(env *config.Env) (Settings, error) {
 		EventTimeout: env.Duration("SKYFLOW_EVENT_TIMEOUT", 60*time.Second),
 		DrainTimeout: env.Duration("SKYFLOW_DRAIN_TIMEOUT", 30*time.Second),
 		LogLevel:     env.String("LOG_LEVEL", "info"),
+		PprofDir:     env.String("SKYFLOW_PPROF_DIR", ""),
 	}
 	// Ed25519 senders (the gateway; locally also the broker and ping
 	// sources) and, in a cluster, Knative's OIDC delivery tokens.
@@ -157,6 +159,11 @@ func Serve(ctx context.Context, ln net.Listener, f any, s Settings, log *slog.Lo
 	if err != nil {
 		return fmt.Errorf("tracing: %w", err)
 	}
+	stopPprof, err := servePprof(s.PprofDir, s.Function, log)
+	if err != nil {
+		return fmt.Errorf("pprof: %w", err)
+	}
+	defer stopPprof()
 	h := newHTTPHandler(f, s, log)
 	srv := &http.Server{
 		Handler:           h,
