@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+
+	"github.com/skyflow-oss/skyflow/local/kafka"
 )
 
 const usage = `usage: skyflow <command> [flags]
@@ -60,6 +62,8 @@ func main() {
 		err = runSenderKey(args)
 	case "vapid-keys":
 		err = runVAPIDKeys(args)
+	case kafka.Command: // hidden: the embedded Kafka broker's own process
+		err = runKafkaBroker(ctx, args)
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 	default:

@@ -75,7 +75,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	if *dataDir == "" || fs.NArg() > 0 {
 		fs.Usage()
-		return errors.New("usage: kafka-broker -data DIR [-listen ADDR] [-supervised]")
+		return errors.New("-data DIR is required, and nothing else")
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	fake, err := kfake.NewCluster(

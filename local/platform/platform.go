@@ -219,8 +219,9 @@ func (p *Platform) startStores(ctx context.Context) error {
 	return nil
 }
 
-// startEventing starts Kafka (embedded unless external) and creates the
-// broker, whose ingress address the functions need as K_SINK.
+// startEventing starts Kafka (embedded, in a process of its own that is
+// restarted if it dies, unless external) and creates the broker, whose
+// ingress address the functions need as K_SINK.
 func (p *Platform) startEventing(ctx context.Context) error {
 	if len(p.cfg.KafkaBrokers) > 0 {
 		p.kafka = kafka.External(p.cfg.KafkaBrokers)
@@ -239,6 +240,10 @@ func (p *Platform) startEventing(ctx context.Context) error {
 		Logger:     p.log,
 		Registerer: platformMetrics,
 		Signer:     p.senders[sender.Broker],
+		// The ingress acknowledges an event once this has made it durable:
+		// the embedded broker's files fsynced (it writes, never fsyncs), or
+		// nothing to do for an external cluster's acks=all.
+		Sync: p.kafka.Sync,
 	})
 	if err != nil {
 		return err
