@@ -13,8 +13,11 @@ import (
 
 // DefaultLimits are the rate limits when SKYFLOW_RATE_LIMITS sets none:
 // per principal for data and management, per client address for the
-// anonymous routes (auth: log in, register, token exchange).
-const DefaultLimits = "data=200/s:400,management=20/s:40,auth=10/s:20,anonymous=50/s:100"
+// anonymous routes (auth: log in, register, token exchange). The data
+// limit is sized for a backend service: one API key of an application
+// carries that application's whole traffic, so it stops a runaway client
+// rather than shaping normal load.
+const DefaultLimits = "data=5000/s:10000,management=20/s:40,auth=10/s:20,anonymous=50/s:100"
 
 // Settings are the gateway's settings, read from the environment.
 type Settings struct {
