@@ -81,7 +81,12 @@ func New(t *testing.T) *Env {
 	}
 	sink := testenv.NewSink(t)
 	dbURL := testenv.Database(t)
-	sink.WatchOutbox(t, dbURL)
+	watch, err := db.Open(context.Background(), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(watch.Close)
+	sink.WatchOutbox(watch)
 	_, prefix := testenv.Redis(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
@@ -127,6 +132,7 @@ func (e *Env) Backend() *vaults.Backend {
 	if err != nil {
 		e.T.Fatal(err)
 	}
+	e.T.Cleanup(func() { pub.Close(context.Background()) })
 	return &vaults.Backend{Pool: pool, Vaults: vaults.NewStore(pool, e.KEK).WithVaultKeys(e.VaultKeys), Publisher: pub}
 }
 

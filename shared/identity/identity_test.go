@@ -52,6 +52,8 @@ func setup(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { pub.Close(context.Background()) })
+	s.WatchOutbox(pool)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
 	b := identity.New(pool, rdb, pub, k, identity.Settings{

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/jackc/puddle/v2"
 )
 
 // Relay back-off after a round in which the sink refused or failed: the
@@ -70,6 +72,9 @@ func (r *relay) run(p *Publisher) {
 		case <-retry.C:
 		}
 		if _, err := p.drain(r.ctx, 0, false); err != nil {
+			if errors.Is(err, puddle.ErrClosedPool) {
+				return // the process is stopping without Close
+			}
 			wait = min(max(2*wait, relayRetryMin), relayRetryMax)
 			if !errors.Is(err, context.Canceled) {
 				p.opts.logger.LogAttrs(r.ctx, slog.LevelWarn, "outbox: relay round failed, retrying",

@@ -13,8 +13,6 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"github.com/jackc/pgx/v5/pgxpool"
-
-	"github.com/skyflow-oss/skyflow/shared/db"
 )
 
 // Sink is a broker ingress for tests (a publisher's K_SINK): it accepts
@@ -28,16 +26,11 @@ type Sink struct {
 	outbox *pgxpool.Pool // see WatchOutbox
 }
 
-// WatchOutbox makes Events wait until the outbox of the database at url
-// has no unsent event: publishers answer at commit and relay events
-// moments later, so a test that looks right after a call would otherwise
-// race the relay.
-func (s *Sink) WatchOutbox(t testing.TB, url string) {
-	pool, err := db.Open(context.Background(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
+// WatchOutbox makes Events wait until the outbox in pool's database has
+// no unsent event: publishers answer at commit and relay events moments
+// later, so a test that looks right after a call would otherwise race the
+// relay.
+func (s *Sink) WatchOutbox(pool *pgxpool.Pool) {
 	s.mu.Lock()
 	s.outbox = pool
 	s.mu.Unlock()

@@ -54,6 +54,8 @@ func backend(t *testing.T, k kek.KEK) *vaults.Backend {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { pub.Close(context.Background()) })
+	sink.WatchOutbox(pool)
 	b := &vaults.Backend{Pool: pool, Vaults: vaults.NewStore(pool, k), Publisher: pub}
 	keks[b] = k
 	return b

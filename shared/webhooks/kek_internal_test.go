@@ -37,6 +37,8 @@ func TestSecretsAreWrappedAndFollowAKEKRotation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { pub.Close(context.Background()) })
+	sink.WatchOutbox(pool)
 	old, fresh := newKEK(t), newKEK(t)
 	policy, _ := safehttp.ParseNetworks("")
 	s := NewService(&Backend{Pool: pool, Publisher: pub, KEK: old, Policy: policy}, "/skyflow/functions/webhooks-subscribe")
