@@ -14,16 +14,25 @@ import (
 
 	"github.com/skyflow-oss/skyflow/shared/apierr"
 	"github.com/skyflow-oss/skyflow/shared/credentials"
+	"github.com/skyflow-oss/skyflow/shared/identity"
 	"github.com/skyflow-oss/skyflow/shared/request"
 	"github.com/skyflow-oss/skyflow/shared/signing"
 )
 
 // caller is an authenticated principal and, for an access token, its
-// jti, which the deny list is asked about.
+// jti, which the deny list is asked about; for an API key answered from
+// the gateway's cache, the key and when it was looked up, which the
+// principal's change mark is checked against.
 type caller struct {
 	request.Principal
-	jti string
+	jti      string
+	apiKey   string
+	cachedAt time.Time
 }
+
+// errStaleKey says a cached API key's principal changed since it was
+// cached (or that could not be checked): ask PostgreSQL again.
+var errStaleKey = errors.New("the cached API key may be stale")
 
 // authenticate resolves the bearer credential, an access token or an API
 // key, and checks that the principal may call the route. A revoked API
@@ -39,12 +48,12 @@ func (f *Function) authenticate(ctx context.Context, r *http.Request, route *Rou
 		err  error
 	)
 	if strings.HasPrefix(credential, credentials.APIKeyPrefix) {
-		c.Principal, err = f.keys.Authenticate(ctx, credential)
+		c, err = f.authenticateKey(ctx, credential)
 		kind = signing.KindServiceAccount
 	} else {
 		var claims *signing.Claims
 		if claims, err = f.verifyToken(ctx, credential); err == nil {
-			c = caller{request.Principal{ID: claims.Subject, Roles: claims.Roles}, claims.ID}
+			c = caller{Principal: request.Principal{ID: claims.Subject, Roles: claims.Roles}, jti: claims.ID}
 			kind = claims.Kind
 		}
 	}
@@ -78,9 +87,36 @@ func (f *Function) verifyToken(ctx context.Context, token string) (*signing.Clai
 	return c, nil
 }
 
+// authenticateKey resolves an API key from the cache, or from PostgreSQL
+// (one query) and caches it. The time of a lookup is taken before it, so
+// a change marked while it ran is still seen as newer.
+func (f *Function) authenticateKey(ctx context.Context, key string) (caller, error) {
+	now := time.Now()
+	if p, at, ok := f.apiKeys.get(key, now); ok {
+		return caller{Principal: p, apiKey: key, cachedAt: at}, nil
+	}
+	p, err := f.keys.Authenticate(ctx, key)
+	if err != nil {
+		return caller{}, err
+	}
+	f.apiKeys.put(key, p, now)
+	return caller{Principal: p}, nil
+}
+
 // checkDenied refuses an access token on the user service's deny list
-// (logged out, or its session's refresh token reused).
+// (logged out, or its session's refresh token reused), and says
+// errStaleKey for a cached API key whose principal changed since.
 func (f *Function) checkDenied(ctx context.Context, c caller) error {
+	if !c.cachedAt.IsZero() {
+		changed, err := f.keys.ChangedSince(ctx, c.ID, c.cachedAt)
+		if err != nil || changed {
+			// Without Redis the mark cannot be read: fail to PostgreSQL,
+			// never to the cache.
+			f.apiKeys.drop(c.apiKey)
+			return errStaleKey
+		}
+		return nil
+	}
 	if c.jti == "" {
 		return nil
 	}
@@ -121,6 +157,48 @@ func (v *verifiedTokens) put(token string, c *signing.Claims) {
 		v.claims = map[[32]byte]*signing.Claims{}
 	}
 	v.claims[sha256.Sum256([]byte(token))] = c
+}
+
+// apiKeyCache remembers API keys resolved from PostgreSQL, by SHA-256,
+// for at most identity.APIKeyCacheTTL; each use also checks the
+// principal's change mark in Redis, so a revocation or a change of roles
+// takes effect at once on every replica. Bounded, it forgets everything
+// when full.
+type apiKeyCache struct {
+	mu   sync.Mutex
+	keys map[[32]byte]cachedKey
+}
+
+type cachedKey struct {
+	principal request.Principal
+	at        time.Time
+}
+
+const maxCachedAPIKeys = 10_000
+
+func (c *apiKeyCache) get(key string, now time.Time) (request.Principal, time.Time, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	k, ok := c.keys[sha256.Sum256([]byte(key))]
+	if !ok || now.Sub(k.at) >= identity.APIKeyCacheTTL {
+		return request.Principal{}, time.Time{}, false
+	}
+	return k.principal, k.at, true
+}
+
+func (c *apiKeyCache) put(key string, p request.Principal, at time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.keys == nil || len(c.keys) >= maxCachedAPIKeys {
+		c.keys = map[[32]byte]cachedKey{}
+	}
+	c.keys[sha256.Sum256([]byte(key))] = cachedKey{p, at}
+}
+
+func (c *apiKeyCache) drop(key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.keys, sha256.Sum256([]byte(key)))
 }
 
 // clientAddr is the client's IP address: the peer's, or, when the peer is

@@ -55,6 +55,7 @@ type Function struct {
 	tokens    *signing.Remote
 	keys      *identity.Backend // API keys and the access-token deny list
 	verified  verifiedTokens
+	apiKeys   apiKeyCache
 	pool      *pgxpool.Pool
 	redis     *redis.Client
 	limiter   *ratelimit.Limiter
@@ -205,7 +206,12 @@ func (f *Function) serve(w *statusWriter, r *http.Request, route *Route, params 
 		denied := make(chan error, 1)
 		go func() { denied <- f.checkDenied(ctx, c) }()
 		allowed := f.allow(ctx, w, route, c.ID)
-		if err := <-denied; err != nil {
+		err = <-denied
+		if errors.Is(err, errStaleKey) {
+			// The cache entry is gone: this asks PostgreSQL.
+			c, err = f.authenticate(ctx, r, route)
+		}
+		if err != nil {
 			w.Header().Del("Retry-After")
 			fail(w, apierr.From(err))
 			return

@@ -29,13 +29,13 @@ import (
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/skyflow-oss/skyflow/local/devcert"
 	"github.com/skyflow-oss/skyflow/shared/apierr"
 	"github.com/skyflow-oss/skyflow/shared/functest"
 	"github.com/skyflow-oss/skyflow/shared/host"
+	"github.com/skyflow-oss/skyflow/shared/identity"
 	"github.com/skyflow-oss/skyflow/shared/request"
 	"github.com/skyflow-oss/skyflow/shared/respcache"
 	"github.com/skyflow-oss/skyflow/shared/sender"
@@ -406,12 +406,19 @@ func TestAPIKeysAndEdgeAuthorization(t *testing.T) {
 	if a := g.do(t, "GET", "/v1/users/me", key.Key, ""); a.status != 403 {
 		t.Errorf("a service account on a users-only route: %d", a.status)
 	}
-	pool, err := pgxpool.New(context.Background(), g.Config["DATABASE_URL"])
-	if err != nil {
+	// The key is cached now; a change of its roles or its revocation still
+	// takes effect on the very next request (the principal's change mark).
+	admin := request.Principal{ID: functest.Admin[request.ExtPrincipal], Roles: []string{"admin"}}
+	if _, err := g.Identity().SetRoles(context.Background(), admin, key.Principal, identity.RolesRequest{Roles: []string{"reader"}}); err != nil {
 		t.Fatal(err)
 	}
-	defer pool.Close()
-	if _, err := pool.Exec(context.Background(), `UPDATE api_keys SET revoked_at = now()`); err != nil {
+	if a := g.do(t, "GET", "/v1/vaults/v1/customers", key.Key, ""); a.status != 200 {
+		t.Fatalf("API key after a change of roles: %d %s", a.status, a.body)
+	}
+	if ev := g.up.events("records-get"); request.Extension(ev[len(ev)-1], request.ExtRoles) != "reader" {
+		t.Errorf("after a change of roles the function saw roles %q, want reader", request.Extension(ev[len(ev)-1], request.ExtRoles))
+	}
+	if _, err := g.Identity().RevokeAPIKey(context.Background(), admin, key.ID); err != nil {
 		t.Fatal(err)
 	}
 	if a := g.do(t, "GET", "/v1/vaults/v1/customers", key.Key, ""); a.status != 401 {

@@ -221,14 +221,14 @@ func (e *Env) Refuses(f Function, ev event.Event, status int) {
 	}
 }
 
-// identityService is the user service on the environment.
-func (e *Env) identityService() *identity.Service {
+// Identity is the user service on the environment.
+func (e *Env) Identity() *identity.Service {
 	e.T.Helper()
 	b, err := identity.Connect(e.ctx, e.Config)
 	if err != nil {
 		e.T.Fatal(err)
 	}
-	e.T.Cleanup(func() { b.Pool.Close(); b.Redis.Close() })
+	e.T.Cleanup(func() { (&identity.Lifecycle{Backend: b}).Stop(context.Background()) })
 	return identity.NewService(b, "/skyflow/functions/users-register")
 }
 
@@ -239,7 +239,7 @@ const Password = "correct horse battery staple"
 // verification token.
 func (e *Env) UnverifiedUser() (id, token string) {
 	e.T.Helper()
-	s := e.identityService()
+	s := e.Identity()
 	u, err := s.Register(e.ctx, identity.RegisterRequest{Email: "ada@example.com", Password: Password, DisplayName: "Ada"})
 	if err != nil {
 		e.T.Fatal(err)
@@ -255,7 +255,7 @@ func (e *Env) UnverifiedUser() (id, token string) {
 func (e *Env) User() string {
 	e.T.Helper()
 	id, tok := e.UnverifiedUser()
-	if _, err := e.identityService().VerifyEmail(e.ctx, identity.VerifyEmailRequest{Token: tok}); err != nil {
+	if _, err := e.Identity().VerifyEmail(e.ctx, identity.VerifyEmailRequest{Token: tok}); err != nil {
 		e.T.Fatal(err)
 	}
 	return "user:" + id
@@ -271,7 +271,7 @@ type Session struct {
 func (e *Env) Login() Session {
 	e.T.Helper()
 	p := e.User()
-	s, err := e.identityService().Login(e.ctx, identity.LoginRequest{Email: "ada@example.com", Password: Password}, "192.0.2.1")
+	s, err := e.Identity().Login(e.ctx, identity.LoginRequest{Email: "ada@example.com", Password: Password}, "192.0.2.1")
 	if err != nil {
 		e.T.Fatal(err)
 	}
@@ -281,7 +281,7 @@ func (e *Env) Login() Session {
 // ServiceAccount makes a service account with role owner.
 func (e *Env) ServiceAccount() credentials.Credentials {
 	e.T.Helper()
-	c, err := e.identityService().CreateServiceAccount(e.ctx, request.Principal{ID: Admin[request.ExtPrincipal], Roles: []string{"admin"}}, identity.ServiceAccountRequest{Name: "billing", Roles: []string{"owner"}})
+	c, err := e.Identity().CreateServiceAccount(e.ctx, request.Principal{ID: Admin[request.ExtPrincipal], Roles: []string{"admin"}}, identity.ServiceAccountRequest{Name: "billing", Roles: []string{"owner"}})
 	if err != nil {
 		e.T.Fatal(err)
 	}
@@ -292,7 +292,7 @@ func (e *Env) ServiceAccount() credentials.Credentials {
 func (e *Env) APIKey() *identity.NewAPIKey {
 	e.T.Helper()
 	sa := e.ServiceAccount()
-	k, err := e.identityService().CreateAPIKey(e.ctx, request.Principal{ID: Admin[request.ExtPrincipal], Roles: []string{"admin"}}, identity.APIKeyRequest{Name: "ci", ServiceAccountID: sa.ClientID})
+	k, err := e.Identity().CreateAPIKey(e.ctx, request.Principal{ID: Admin[request.ExtPrincipal], Roles: []string{"admin"}}, identity.APIKeyRequest{Name: "ci", ServiceAccountID: sa.ClientID})
 	if err != nil {
 		e.T.Fatal(err)
 	}

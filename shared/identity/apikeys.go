@@ -69,8 +69,9 @@ func (s *Service) ListAPIKeys(ctx context.Context, p request.Principal) (*APIKey
 	return out, dbError(err)
 }
 
-// RevokeAPIKey revokes a key at once: the revocation event tells the
-// gateway to drop it from its cache.
+// RevokeAPIKey revokes a key at once: after the commit, the key's
+// principal is marked changed, which every gateway checks before it trusts
+// its cache.
 func (s *Service) RevokeAPIKey(ctx context.Context, p request.Principal, id string) (map[string]any, error) {
 	if err := requireAdmin(p, "revoke API keys"); err != nil {
 		return nil, err
@@ -78,8 +79,8 @@ func (s *Service) RevokeAPIKey(ctx context.Context, p request.Principal, id stri
 	if _, err := uuid.Parse(id); err != nil {
 		return nil, apierr.NotFound("no live API key %q", id)
 	}
+	var principal string
 	err := s.transact(ctx, func(tx pgx.Tx) ([]event.Event, error) {
-		var principal string
 		err := tx.QueryRow(ctx, `UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL RETURNING principal`, id).Scan(&principal)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil, apierr.NotFound("no live API key %q", id)
@@ -92,6 +93,7 @@ func (s *Service) RevokeAPIKey(ctx context.Context, p request.Principal, id stri
 	if err != nil {
 		return nil, err
 	}
+	s.markChanged(ctx, principal)
 	return map[string]any{"id": id, "revoked": true}, nil
 }
 

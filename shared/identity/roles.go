@@ -84,6 +84,7 @@ func (s *Service) SetRoles(ctx context.Context, p request.Principal, principal s
 	if err != nil {
 		return nil, err
 	}
+	s.markChanged(ctx, principal)
 	return map[string]any{"principal": principal, "roles": roles}, nil
 }
 

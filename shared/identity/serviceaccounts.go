@@ -113,6 +113,7 @@ func (s *Service) RevokeServiceAccount(ctx context.Context, p request.Principal,
 	if err != nil {
 		return nil, err
 	}
+	s.markChanged(ctx, "sa:"+clientID)
 	list, err := s.ListServiceAccounts(ctx, p)
 	if err != nil {
 		return nil, err
