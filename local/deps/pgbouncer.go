@@ -10,10 +10,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/skyflow-oss/skyflow/shared/db"
 )
@@ -54,9 +57,14 @@ const (
 type PgBouncer struct {
 	Port       int    // where it listens on 127.0.0.1
 	ServerPort int    // the PostgreSQL it pools connections to, on 127.0.0.1
+	Version    string // of the pgbouncer installed, e.g. 1.18.0
 	ConfFile   string // pgbouncer.ini: DIR/pgbouncer.ini, or in a temp dir when root's server user cannot reach DIR
 	LogFile    string // its output, DIR/pgbouncer.log
 	Reused     bool   // it was already running: Stop leaves it alone
+
+	// cancelSafe: this version survives clients that leave a cancel
+	// request before it is done; older ones crash (db.CancelRequestsParam).
+	cancelSafe bool
 
 	srv *server
 	log io.Writer
@@ -74,7 +82,14 @@ func StartPgBouncer(ctx context.Context, dir string, serverPort int, log io.Writ
 	}
 	defer unlock()
 
+	bin, err := findPgBouncer()
+	if err != nil {
+		return nil, err
+	}
 	b := &PgBouncer{ServerPort: serverPort, LogFile: filepath.Join(dir, "pgbouncer.log"), log: log}
+	if b.Version, b.cancelSafe, err = pgbouncerVersion(bin); err != nil {
+		return nil, err
+	}
 	if port, ok, err := runningPgBouncer(ctx, dir); err != nil {
 		return nil, err
 	} else if ok {
@@ -91,10 +106,6 @@ func StartPgBouncer(ctx context.Context, dir string, serverPort int, log io.Writ
 		return b, nil
 	}
 
-	bin, err := findPgBouncer()
-	if err != nil {
-		return nil, err
-	}
 	// PgBouncer, like PostgreSQL, refuses to run as root.
 	acct, err := postgresAccount(ctx, log)
 	if err != nil {
@@ -123,18 +134,26 @@ func StartPgBouncer(ctx context.Context, dir string, serverPort int, log io.Writ
 	return nil, fmt.Errorf("deps: pgbouncer: the chosen ports kept being taken by other programs; see %s", b.LogFile)
 }
 
-// URL is the pooled URL of a database: the functions' DATABASE_URL.
+// URL is the pooled URL of a database: the functions' DATABASE_URL, with
+// pgx's setting for transaction pooling (db.ThroughPooler) and, for a
+// PgBouncer that crashes on them, no cancel requests.
 func (b *PgBouncer) URL(database string) string {
-	u, _ := db.ThroughPooler(pgURL(b.Port, database)) // pgURL always parses
-	return u
+	s, _ := db.ThroughPooler(pgURL(b.Port, database)) // pgURL always parses
+	if b.cancelSafe {
+		return s
+	}
+	u, _ := url.Parse(s)
+	q := u.Query()
+	q.Set(db.CancelRequestsParam, "off")
+	u.RawQuery = q.Encode()
+	return u.String()
 }
 
 // Pooled returns directURL, a database on the PostgreSQL server this
 // PgBouncer pools, as reached through it: same user, database and
-// parameters, PgBouncer's address, and pgx's setting for transaction
-// pooling (db.ThroughPooler).
+// parameters, PgBouncer's address and the settings of [PgBouncer.URL].
 func (b *PgBouncer) Pooled(directURL string) (string, error) {
-	return pooledURL(directURL, net.JoinHostPort("127.0.0.1", strconv.Itoa(b.ServerPort)), net.JoinHostPort("127.0.0.1", strconv.Itoa(b.Port)))
+	return pooledURL(directURL, net.JoinHostPort("127.0.0.1", strconv.Itoa(b.ServerPort)), b.URL("postgres"))
 }
 
 // Environment variables through which `skyflow deps run` tells the
@@ -143,7 +162,8 @@ func (b *PgBouncer) Pooled(directURL string) (string, error) {
 const (
 	// TestDatabaseEnv is the private PostgreSQL's database postgres, direct.
 	TestDatabaseEnv = "SKYFLOW_TEST_DATABASE_URL"
-	// TestPgBouncerEnv is the same database through the private PgBouncer.
+	// TestPgBouncerEnv is the same database through the private PgBouncer,
+	// for shared/db (it may carry db.CancelRequestsParam).
 	TestPgBouncerEnv = "SKYFLOW_TEST_PGBOUNCER_URL"
 )
 
@@ -154,12 +174,11 @@ const (
 // of its own (shared/testenv), runs its functions through the PgBouncer
 // that `make test` started, as `make run` does.
 func PooledFromEnv(directURL string) (string, bool) {
-	server, err1 := url.Parse(os.Getenv(TestDatabaseEnv))
-	pooler, err2 := url.Parse(os.Getenv(TestPgBouncerEnv))
-	if err1 != nil || err2 != nil || server.Host == "" || pooler.Host == "" {
+	server, err := url.Parse(os.Getenv(TestDatabaseEnv))
+	if err != nil || server.Host == "" {
 		return directURL, false
 	}
-	pooled, err := pooledURL(directURL, server.Host, pooler.Host)
+	pooled, err := pooledURL(directURL, server.Host, os.Getenv(TestPgBouncerEnv))
 	if err != nil {
 		return directURL, false
 	}
@@ -167,8 +186,13 @@ func PooledFromEnv(directURL string) (string, bool) {
 }
 
 // pooledURL rewrites directURL, which must name a database on server
-// (host:port), to go through the PgBouncer at pooler.
+// (host:port), to go through the PgBouncer of pooler, one of its URLs:
+// its address, and its parameters where directURL has none of its own.
 func pooledURL(directURL, server, pooler string) (string, error) {
+	p, err := url.Parse(pooler)
+	if err != nil || p.Host == "" {
+		return "", errors.New("deps: pgbouncer: no URL of the pooler")
+	}
 	u, err := url.Parse(directURL)
 	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
 		return "", errors.New("deps: pgbouncer: a database URL that is not a postgres:// URL")
@@ -176,8 +200,15 @@ func pooledURL(directURL, server, pooler string) (string, error) {
 	if u.Host != server {
 		return "", fmt.Errorf("deps: pgbouncer: %s is not the server it pools (%s)", u.Host, server)
 	}
-	u.Host = pooler
-	return db.ThroughPooler(u.String())
+	u.Host = p.Host
+	q := u.Query()
+	for k, vs := range p.Query() {
+		if !q.Has(k) {
+			q[k] = vs
+		}
+	}
+	u.RawQuery = q.Encode()
+	return u.String(), nil
 }
 
 // start writes the config (the port may have changed), runs pgbouncer and
@@ -192,7 +223,7 @@ func (b *PgBouncer) start(ctx context.Context, bin string, acct account, dir str
 		return fmt.Errorf("deps: write %s: %w", b.ConfFile, err)
 	}
 	offset := fileSize(b.LogFile)
-	fmt.Fprintf(b.log, "deps: pgbouncer: starting on 127.0.0.1:%d (transaction pooling, PostgreSQL on port %d), config %s, log in %s\n", b.Port, b.ServerPort, b.ConfFile, b.LogFile)
+	fmt.Fprintf(b.log, "deps: pgbouncer %s: starting on 127.0.0.1:%d (transaction pooling, PostgreSQL on port %d), config %s, log in %s\n", b.Version, b.Port, b.ServerPort, b.ConfFile, b.LogFile)
 	srv, err := startServer("pgbouncer", bin, []string{b.ConfFile}, acct.cred, b.LogFile)
 	if err != nil {
 		return err
@@ -323,7 +354,7 @@ func runningPgBouncer(ctx context.Context, dir string) (int, bool, error) {
 // pgbouncerServerPort asks, through PgBouncer, the port of the PostgreSQL
 // server behind it.
 func pgbouncerServerPort(ctx context.Context, pooledURL string) (int, error) {
-	c, err := pgConnect(ctx, pooledURL)
+	c, err := pooledConnect(ctx, pooledURL)
 	if err != nil {
 		return 0, err
 	}
@@ -333,6 +364,18 @@ func pgbouncerServerPort(ctx context.Context, pooledURL string) (int, error) {
 		return 0, err
 	}
 	return strconv.Atoi(port)
+}
+
+// pooledConnect opens one connection to a pooled URL, which only
+// shared/db reads whole (db.CancelRequestsParam is not for the server).
+func pooledConnect(ctx context.Context, pooledURL string) (*pgx.Conn, error) {
+	cfg, err := db.ParseConfig(pooledURL)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	return pgx.ConnectConfig(ctx, cfg.ConnConfig)
 }
 
 // pgbouncerConfDir is where the config and auth file live: dir, or when
@@ -372,6 +415,31 @@ func findPgBouncer() (string, error) {
 	}
 	return "", errors.New("deps: pgbouncer not found in PATH or /usr/sbin; run EnsureInstalled (skyflow deps) or `sudo apt-get install -y pgbouncer`")
 }
+
+// cancelSafeSince is the first PgBouncer that survives what pgx does with
+// cancel requests: 1.19 fixed the crash when a cancel request's client
+// leaves early (pgbouncer#801), 1.21 the one when it writes more
+// (pgbouncer#904).
+var cancelSafeSince = [2]int{1, 21}
+
+// pgbouncerVersion runs `pgbouncer --version` ("PgBouncer 1.18.0", then
+// its libraries) and says whether that version takes cancel requests
+// safely.
+func pgbouncerVersion(bin string) (version string, cancelSafe bool, err error) {
+	out, err := exec.Command(bin, "--version").Output()
+	if err != nil {
+		return "", false, fmt.Errorf("deps: %s --version: %w", bin, err)
+	}
+	m := pgbouncerVersionRE.FindStringSubmatch(string(out))
+	if m == nil {
+		return "", false, fmt.Errorf("deps: %s --version says %q, not which PgBouncer it is", bin, strings.TrimSpace(string(out)))
+	}
+	major, _ := strconv.Atoi(m[2])
+	minor, _ := strconv.Atoi(m[3])
+	return m[1], major > cancelSafeSince[0] || major == cancelSafeSince[0] && minor >= cancelSafeSince[1], nil
+}
+
+var pgbouncerVersionRE = regexp.MustCompile(`PgBouncer ((\d+)\.(\d+)(?:\.\d+)?)`)
 
 func readPid(file string) (int, error) {
 	b, err := os.ReadFile(file)

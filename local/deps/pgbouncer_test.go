@@ -28,6 +28,21 @@ func startPgBouncer(t *testing.T, ctx context.Context, dir string, serverPort in
 	return b
 }
 
+// pooledQuery is pgQuery through PgBouncer: its URLs are for shared/db.
+func pooledQuery(t *testing.T, ctx context.Context, url, sql string) string {
+	t.Helper()
+	c, err := pooledConnect(ctx, url)
+	if err != nil {
+		t.Fatalf("connect %s: %v", url, err)
+	}
+	defer c.Close(ctx)
+	var s string
+	if err := c.QueryRow(ctx, sql).Scan(&s); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	return s
+}
+
 // pgbouncerShow runs a SHOW command on the admin console and returns its
 // rows as column → value.
 func pgbouncerShow(t *testing.T, ctx context.Context, b *PgBouncer, what string) []map[string]string {
@@ -132,13 +147,13 @@ func TestPgBouncerTransactionPooling(t *testing.T) {
 	}
 	wg.Wait()
 	checkNoErrors(t, errs)
-	t.Cleanup(func() {
+	defer func() {
 		for _, c := range conns {
 			if c != nil {
 				c.Release()
 			}
 		}
-	})
+	}()
 	var open int32
 	for _, p := range all {
 		open += p.Stat().TotalConns()
@@ -212,6 +227,36 @@ func TestPgBouncerTransactionPooling(t *testing.T) {
 		t.Errorf("PostgreSQL had at most %d connections to the database, want 1 to %d (default_pool_size)", most, pgbouncerPoolSize)
 	}
 	t.Logf("%d client connections, %d transactions, max_connections %d: at most %d server connections", clients, 2*clients, maxConns, most)
+
+	// Abandoned queries: pgx would send a cancel request for each, which
+	// PgBouncer before 1.21 may crash on; the pooled URL says not to.
+	for _, c := range conns {
+		c.Release()
+	}
+	conns = nil
+	offset := fileSize(b.LogFile)
+	for i := range 40 {
+		wg.Go(func() {
+			short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+			defer cancel()
+			if _, err := all[i%pools].Exec(short, `SELECT pg_sleep($1)`, 2); err == nil {
+				errs <- fmt.Errorf("abandoned query %d succeeded", i)
+			}
+		})
+	}
+	wg.Wait()
+	checkNoErrors(t, errs)
+	time.Sleep(500 * time.Millisecond) // pgx sends cancel requests in the background
+	if logged := logSince(b.LogFile, offset, 1000); !b.cancelSafe && strings.Contains(logged, "cancel request") {
+		t.Errorf("PgBouncer %s got cancel requests:\n%s", b.Version, logged)
+	}
+	if err := pgPing(ctx, b.adminURL()); err != nil {
+		t.Fatalf("PgBouncer after the abandoned queries: %v\n%s", err, logSince(b.LogFile, offset, 20))
+	}
+	var n int
+	if err := all[0].QueryRow(ctx, `SELECT count(*) FROM hits`).Scan(&n); err != nil || n != clients {
+		t.Fatalf("after the abandoned queries: %d rows, %v", n, err)
+	}
 }
 
 func checkNoErrors(t *testing.T, errs chan error) {
@@ -244,7 +289,11 @@ func TestPgBouncerLifecycle(t *testing.T) {
 	if b1.Reused || b1.ServerPort != pg.Port || b1.ConfFile != filepath.Join(dir, "pgbouncer.ini") || b1.LogFile != filepath.Join(dir, "pgbouncer.log") {
 		t.Fatalf("first start: %+v", b1)
 	}
-	if want := fmt.Sprintf("postgres://postgres@127.0.0.1:%d/skyflow?default_query_exec_mode=cache_describe&sslmode=disable", b1.Port); b1.URL("skyflow") != want {
+	want := fmt.Sprintf("postgres://postgres@127.0.0.1:%d/skyflow?default_query_exec_mode=cache_describe&sslmode=disable", b1.Port)
+	if !b1.cancelSafe {
+		want = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/skyflow?default_query_exec_mode=cache_describe&skyflow_cancel_requests=off&sslmode=disable", b1.Port)
+	}
+	if b1.URL("skyflow") != want {
 		t.Fatalf("URL = %q, want %q", b1.URL("skyflow"), want)
 	}
 	pid := b1.srv.cmd.Process.Pid
@@ -269,7 +318,7 @@ func TestPgBouncerLifecycle(t *testing.T) {
 	}
 	// Any database name reaches the database of that name.
 	pgExec(t, ctx, pg.AdminURL, "CREATE DATABASE other")
-	if got := pgQuery(t, ctx, b1.URL("other"), "SELECT current_database()"); got != "other" {
+	if got := pooledQuery(t, ctx, b1.URL("other"), "SELECT current_database()"); got != "other" {
 		t.Fatalf("through pgbouncer: current_database() = %q", got)
 	}
 	if port, err := pgbouncerServerPort(ctx, b1.URL("postgres")); err != nil || port != pg.Port {
@@ -309,15 +358,21 @@ func TestPgBouncerLifecycle(t *testing.T) {
 	if b3.Reused || b3.Port != b1.Port {
 		t.Fatalf("restart: %+v (first port %d)", b3, b1.Port)
 	}
-	if got := pgQuery(t, ctx, b3.URL("skyflow"), "SELECT current_database()"); got != "skyflow" {
+	if got := pooledQuery(t, ctx, b3.URL("skyflow"), "SELECT current_database()"); got != "skyflow" {
 		t.Fatalf("after restart: %q", got)
 	}
 }
 
 func TestPooledURL(t *testing.T) {
-	b := &PgBouncer{Port: 6432, ServerPort: 5433}
+	b := &PgBouncer{Port: 6432, ServerPort: 5433, cancelSafe: true}
 	got, err := b.Pooled("postgres://postgres@127.0.0.1:5433/skyflow_test_x?sslmode=disable")
 	if want := "postgres://postgres@127.0.0.1:6432/skyflow_test_x?default_query_exec_mode=cache_describe&sslmode=disable"; err != nil || got != want {
+		t.Fatalf("Pooled = %q, %v; want %q", got, err, want)
+	}
+	// A PgBouncer that crashes on cancel requests gets none.
+	b.cancelSafe = false
+	got, err = b.Pooled("postgres://postgres@127.0.0.1:5433/skyflow_test_x?sslmode=disable&pool_max_conns=2")
+	if want := "postgres://postgres@127.0.0.1:6432/skyflow_test_x?default_query_exec_mode=cache_describe&pool_max_conns=2&skyflow_cancel_requests=off&sslmode=disable"; err != nil || got != want {
 		t.Fatalf("Pooled = %q, %v; want %q", got, err, want)
 	}
 	for _, bad := range []string{
@@ -340,9 +395,9 @@ func TestPooledFromEnv(t *testing.T) {
 		t.Fatalf("without skyflow deps run: %q, %v", got, ok)
 	}
 	t.Setenv(TestDatabaseEnv, "postgres://postgres@127.0.0.1:5433/postgres?sslmode=disable")
-	t.Setenv(TestPgBouncerEnv, "postgres://postgres@127.0.0.1:6432/postgres?default_query_exec_mode=cache_describe&sslmode=disable")
+	t.Setenv(TestPgBouncerEnv, "postgres://postgres@127.0.0.1:6432/postgres?default_query_exec_mode=cache_describe&skyflow_cancel_requests=off&sslmode=disable")
 	got, ok := PooledFromEnv(direct)
-	if want := "postgres://postgres@127.0.0.1:6432/skyflow_test_x?default_query_exec_mode=cache_describe&sslmode=disable"; !ok || got != want {
+	if want := "postgres://postgres@127.0.0.1:6432/skyflow_test_x?default_query_exec_mode=cache_describe&skyflow_cancel_requests=off&sslmode=disable"; !ok || got != want {
 		t.Fatalf("PooledFromEnv = %q, %v; want %q", got, ok, want)
 	}
 	// A database on another server (DATABASE_URL of the developer's own)
@@ -350,5 +405,38 @@ func TestPooledFromEnv(t *testing.T) {
 	other := "postgres://app@db.example.com:5432/vault"
 	if got, ok := PooledFromEnv(other); ok || got != other {
 		t.Fatalf("another server: %q, %v", got, ok)
+	}
+}
+
+func TestPgBouncerVersion(t *testing.T) {
+	bin, err := findPgBouncer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, safe, err := pgbouncerVersion(bin)
+	if err != nil || v == "" {
+		t.Fatalf("pgbouncerVersion: %q, %v", v, err)
+	}
+	t.Logf("PgBouncer %s, cancel requests safe: %v", v, safe)
+	if strings.HasPrefix(v, "1.18.") && safe {
+		t.Fatal("1.18 crashes on abandoned cancel requests (pgbouncer#801)")
+	}
+	for _, tc := range []struct {
+		out  string
+		want bool
+	}{
+		{"PgBouncer 1.18.0\nlibevent 2.1.12-stable", false},
+		{"PgBouncer 1.20.1", false},
+		{"PgBouncer 1.21.0", true},
+		{"PgBouncer 1.24.1", true},
+		{"PgBouncer 2.0", true},
+	} {
+		script := filepath.Join(t.TempDir(), "pgbouncer")
+		if err := os.WriteFile(script, []byte("#!/bin/sh\nprintf '%s\\n' '"+tc.out+"'\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if _, safe, err := pgbouncerVersion(script); err != nil || safe != tc.want {
+			t.Errorf("%q: cancel-safe %v (%v), want %v", tc.out, safe, err, tc.want)
+		}
 	}
 }

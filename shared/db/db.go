@@ -72,6 +72,9 @@ func ParseConfig(url string, opts ...Option) (*pgxpool.Config, error) {
 	if cfg.ConnConfig.RuntimeParams["application_name"] == "" && len(os.Args) > 0 {
 		cfg.ConnConfig.RuntimeParams["application_name"] = filepath.Base(os.Args[0])
 	}
+	if err := cancelRequests(cfg.ConnConfig); err != nil {
+		return nil, err
+	}
 	return cfg, nil
 }
 
