@@ -88,6 +88,7 @@ type Platform struct {
 	log                   *slog.Logger
 	set                   *manifest.Set
 	postgres              *deps.Postgres
+	pgbouncer             *deps.PgBouncer
 	redis                 *deps.Redis
 	databaseURL, redisURL string
 	functionsDatabaseURL  string // the functions' DATABASE_URL: through PgBouncer when there is one
@@ -200,6 +201,7 @@ func (p *Platform) startStores(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		p.pgbouncer = pb
 		p.closers = append(p.closers, pb.Stop)
 		if p.functionsDatabaseURL, err = pb.Pooled(pg.URL); err != nil {
 			return err
@@ -293,7 +295,7 @@ func (p *Platform) startFunctions(ctx context.Context) error {
 	}
 	// The developer's settings win over the manifests' cluster values: an
 	// OTLP endpoint is the developer's collector, or none (empty disables).
-	for _, k := range []string{"LOG_LEVEL", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "SKYFLOW_PREVIOUS_MASTER_KEY_FILES"} {
+	for _, k := range []string{"LOG_LEVEL", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "SKYFLOW_PREVIOUS_MASTER_KEY_FILES", "SKYFLOW_PPROF_DIR"} {
 		env[k] = os.Getenv(k)
 	}
 	// No Vault named: the key-encryption key is the local master key,
@@ -465,17 +467,21 @@ func (p *Platform) resolve(d manifest.Destination, namespace string) (*url.URL, 
 	return base, nil
 }
 
-// StoreExited is closed with a reason when a private PostgreSQL or Redis
-// that this platform started exits on its own; nil when there is none.
+// StoreExited is closed with a reason when a private PostgreSQL, PgBouncer
+// or Redis that this platform started exits on its own; nil when there is
+// none.
 func (p *Platform) StoreExited() <-chan string {
-	var pg, rd <-chan struct{}
+	var pg, pb, rd <-chan struct{}
 	if p.postgres != nil {
 		pg = p.postgres.Done()
+	}
+	if p.pgbouncer != nil {
+		pb = p.pgbouncer.Done()
 	}
 	if p.redis != nil {
 		rd = p.redis.Done()
 	}
-	if pg == nil && rd == nil {
+	if pg == nil && pb == nil && rd == nil {
 		return nil
 	}
 	exited := make(chan string, 1)
@@ -483,6 +489,8 @@ func (p *Platform) StoreExited() <-chan string {
 		select {
 		case <-pg:
 			exited <- "PostgreSQL exited (see " + p.postgres.LogFile + ")"
+		case <-pb:
+			exited <- "PgBouncer exited (see " + p.pgbouncer.LogFile + ")"
 		case <-rd:
 			exited <- "Redis exited (see " + p.redis.LogFile + ")"
 		}
