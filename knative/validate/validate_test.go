@@ -448,10 +448,6 @@ func TestServicesAreHardened(t *testing.T) {
 			if spec.ServiceAccountName != serviceAccount {
 				t.Errorf("Service %s: serviceAccountName %q, want %s (Vault's Kubernetes auth)", name, spec.ServiceAccountName, serviceAccount)
 			}
-			pod := spec.SecurityContext
-			if pod == nil {
-				pod = &corev1.PodSecurityContext{}
-			}
 			for i, c := range spec.Containers {
 				where := fmt.Sprintf("Service %s containers[%d]", name, i)
 				if c.ReadinessProbe == nil {
@@ -468,36 +464,7 @@ func TestServicesAreHardened(t *testing.T) {
 						t.Errorf("%s: no resources.limits.%s", where, res)
 					}
 				}
-				sc := c.SecurityContext
-				if sc == nil {
-					sc = &corev1.SecurityContext{}
-				}
-				runAsNonRoot := sc.RunAsNonRoot
-				if runAsNonRoot == nil {
-					runAsNonRoot = pod.RunAsNonRoot
-				}
-				if runAsNonRoot == nil || !*runAsNonRoot {
-					t.Errorf("%s: securityContext.runAsNonRoot is not true", where)
-				}
-				if sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem {
-					t.Errorf("%s: securityContext.readOnlyRootFilesystem is not true", where)
-				}
-				if sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
-					t.Errorf("%s: securityContext.allowPrivilegeEscalation is not false", where)
-				}
-				if sc.Capabilities == nil || !slices.Contains(sc.Capabilities.Drop, "ALL") {
-					t.Errorf("%s: securityContext.capabilities.drop does not have ALL", where)
-				}
-				if sc.Capabilities != nil && len(sc.Capabilities.Add) > 0 {
-					t.Errorf("%s: securityContext.capabilities.add %v", where, sc.Capabilities.Add)
-				}
-				seccomp := sc.SeccompProfile
-				if seccomp == nil {
-					seccomp = pod.SeccompProfile
-				}
-				if seccomp == nil || seccomp.Type != corev1.SeccompProfileTypeRuntimeDefault {
-					t.Errorf("%s: securityContext.seccompProfile.type is not RuntimeDefault", where)
-				}
+				checkRestricted(t, where, spec.SecurityContext, c)
 			}
 		}
 		sa := r.find("", "ServiceAccount", namespace, serviceAccount)
@@ -634,7 +601,9 @@ func TestLocalPlatformReadsTheRender(t *testing.T) {
 // TestTheDeploymentGuideListsEveryHandMadeSecret keeps equal to this): they
 // hold credentials, so no manifest carries them.
 var handMadeSecrets = map[string][]string{
-	"skyflow-postgres": {"url"},
+	// url: through PgBouncer, for the functions; direct-url: the server,
+	// for PgBouncer itself and `skyflow migrate`.
+	"skyflow-postgres": {"url", "direct-url"},
 	"skyflow-redis":    {"url"},
 	"skyflow-gateway":  {"sender-key"}, // `skyflow sender-key gateway`
 	// notify-email's mail relay: url (smtp:// or smtps://), from, ca-file
