@@ -248,7 +248,22 @@ func Append(ctx context.Context, tx pgx.Tx, e Entry) (seq int64, appended bool, 
 // hash chain is computed here in between. If any statement fails, nothing
 // of the batch may be committed: the caller rolls tx back.
 func AppendBatch(ctx context.Context, tx pgx.Tx, entries []Entry) ([]Result, error) {
-	if len(entries) == 0 {
+	return appendBatch(ctx, tx, entries, false)
+}
+
+// batchSender is a connection or a transaction.
+type batchSender interface {
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+}
+
+// appendBatch is [AppendBatch] on q. With own, q is a connection outside a
+// transaction, and the transaction is appendBatch's: BEGIN goes in the
+// same round trip as the head's lock and COMMIT in the same as the rows,
+// so a batch costs two round trips rather than four ([Writer]). If it
+// fails, q may be left in a failed transaction, for the caller to roll
+// back.
+func appendBatch(ctx context.Context, q batchSender, entries []Entry, own bool) ([]Result, error) {
+	if len(entries) == 0 && !own {
 		return nil, nil
 	}
 	type key struct{ source, id string }
@@ -278,6 +293,9 @@ func AppendBatch(ctx context.Context, tx pgx.Tx, entries []Entry) ([]Result, err
 	// The check runs after the lock is granted, as its own statement, so it
 	// sees every entry committed by the appends that held the lock before.
 	b := &pgx.Batch{}
+	if own {
+		b.Queue(`BEGIN`)
+	}
 	b.Queue(`SELECT seq, hash FROM audit_chain_head FOR UPDATE`).QueryRow(func(r pgx.Row) error {
 		if err := r.Scan(&headSeq, &prev); err != nil {
 			return fmt.Errorf("audit: lock the chain head: %w", err)
@@ -297,7 +315,7 @@ func AppendBatch(ctx context.Context, tx pgx.Tx, entries []Entry) ([]Result, err
 		}
 		return nil
 	})
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+	if err := q.SendBatch(ctx, b).Close(); err != nil {
 		return nil, err
 	}
 
@@ -338,10 +356,17 @@ func AppendBatch(ctx context.Context, tx pgx.Tx, entries []Entry) ([]Result, err
 		results[i] = Result{Seq: seq, Appended: true}
 		prev = hash
 	}
-	if seq == headSeq {
-		return results, nil // duplicates only: the head stays as it is
-	}
 	b = &pgx.Batch{}
+	if seq == headSeq { // duplicates only: the head stays as it is
+		if !own {
+			return results, nil
+		}
+		b.Queue(`COMMIT`)
+		if err := q.SendBatch(ctx, b).Close(); err != nil {
+			return nil, fmt.Errorf("audit: commit: %w", err)
+		}
+		return results, nil
+	}
 	b.Queue(`INSERT INTO audit_log
 		(seq, event_source, event_id, event_type, subject, vault_id, principal, resource, action, occurred_at, entry, prev_hash, hash)
 		SELECT seq, s, i, t, NULLIF(sub, ''), NULLIF(v, ''), NULLIF(p, ''), NULLIF(r, ''), NULLIF(a, ''), at, e::jsonb, prev, h
@@ -354,7 +379,10 @@ func AppendBatch(ctx context.Context, tx pgx.Tx, entries []Entry) ([]Result, err
 	// sequence past the head means one that did (an older binary during a
 	// rollout) would not collide with the seqs given here.
 	b.Queue(`SELECT setval(pg_get_serial_sequence('audit_log', 'seq'), $1)`, seq)
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+	if own {
+		b.Queue(`COMMIT`)
+	}
+	if err := q.SendBatch(ctx, b).Close(); err != nil {
 		return nil, fmt.Errorf("audit: insert: %w", err)
 	}
 	return results, nil

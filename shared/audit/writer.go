@@ -3,11 +3,11 @@ package audit
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -42,6 +42,12 @@ type WriterOptions struct {
 	MaxBatch int
 	// Timeout bounds one transaction (default 30s).
 	Timeout time.Duration
+	// Linger is the most the writer waits, after a transaction of several
+	// entries, for their callers to hand in their next ones before it
+	// starts the next transaction (default 2ms, and never more than a
+	// quarter of the transaction just written; negative: never). See
+	// [Writer.gather].
+	Linger time.Duration
 	// OnBatch, when set, is called after each transaction with the number
 	// of entries in it, how many were appended (the rest were duplicates),
 	// how long it took, and its error.
@@ -74,6 +80,9 @@ func NewWriter(pool *pgxpool.Pool, opts WriterOptions) *Writer {
 	}
 	if opts.Timeout <= 0 {
 		opts.Timeout = 30 * time.Second
+	}
+	if opts.Linger == 0 {
+		opts.Linger = 2 * time.Millisecond
 	}
 	w := &Writer{
 		pool:    pool,
@@ -187,7 +196,39 @@ func (w *Writer) run() {
 			return
 		}
 		for batch := w.take(); len(batch) > 0; batch = w.take() {
-			w.write(batch)
+			took := w.write(batch)
+			if len(batch) > 1 {
+				w.gather(len(batch), took)
+			}
+		}
+	}
+}
+
+// gather waits, for a moment, until the callers just answered have handed
+// in their next entries, so that they join the next transaction.
+//
+// Under load, callers are a bounded crowd (the broker's deliveries in
+// flight) that come back as soon as they are answered. Taking only what
+// waits the moment a transaction ends would split the crowd in two halves
+// that take turns, one committing while the other waits, and every
+// transaction would carry half of what it could. Waiting up to Linger (a
+// fraction of a commit) for the answered callers keeps them together. A
+// lone caller never waits for this: it follows a transaction of one.
+func (w *Writer) gather(answered int, took time.Duration) {
+	linger := min(w.opts.Linger, took/4)
+	if linger <= 0 {
+		return
+	}
+	want := min(w.Waiting()+answered, w.opts.MaxBatch)
+	timer := time.NewTimer(linger)
+	defer timer.Stop()
+	for w.Waiting() < want {
+		select {
+		case <-w.wake:
+		case <-timer.C:
+			return
+		case <-w.done:
+			return
 		}
 	}
 }
@@ -211,9 +252,29 @@ func (w *Writer) take() []*request {
 	return batch
 }
 
+// transact appends entries in a transaction of its own on a connection of
+// the pool.
+func (w *Writer) transact(ctx context.Context, entries []Entry) ([]Result, error) {
+	conn, err := w.pool.Acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("audit: %w", err)
+	}
+	defer conn.Release() // the pool closes a connection left in a transaction
+	results, err := appendBatch(ctx, conn, entries, true)
+	if err != nil && conn.Conn().PgConn().TxStatus() != 'I' {
+		// A failed statement leaves the transaction open: end it, so the
+		// connection goes back to the pool usable.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		conn.Exec(rctx, `ROLLBACK`)
+	}
+	return results, err
+}
+
 // write appends a batch in one transaction and answers every request in
-// it: each its own result, or all the same error.
-func (w *Writer) write(batch []*request) {
+// it: each its own result, or all the same error. It returns how long that
+// took.
+func (w *Writer) write(batch []*request) time.Duration {
 	start := time.Now()
 	entries := make([]Entry, len(batch))
 	for i, req := range batch {
@@ -223,12 +284,7 @@ func (w *Writer) write(batch []*request) {
 	// gives up must not fail the others.
 	ctx, cancel := context.WithTimeout(w.base, w.opts.Timeout)
 	defer cancel()
-	var results []Result
-	err := pgx.BeginFunc(ctx, w.pool, func(tx pgx.Tx) error {
-		var err error
-		results, err = AppendBatch(ctx, tx, entries)
-		return err
-	})
+	results, err := w.transact(ctx, entries)
 	appended := 0
 	for i, req := range batch {
 		if err != nil {
@@ -240,7 +296,9 @@ func (w *Writer) write(batch []*request) {
 		}
 		req.result <- outcome{r: results[i]}
 	}
+	took := time.Since(start)
 	if w.opts.OnBatch != nil {
-		w.opts.OnBatch(len(batch), appended, time.Since(start), err)
+		w.opts.OnBatch(len(batch), appended, took, err)
 	}
+	return took
 }

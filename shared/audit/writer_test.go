@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/skyflow-oss/skyflow/shared/audit"
+	"github.com/skyflow-oss/skyflow/shared/db"
 	"github.com/skyflow-oss/skyflow/shared/testenv"
 )
 
@@ -447,4 +448,35 @@ func TestEntriesTheLogCannotHoldAreRefusedAlone(t *testing.T) {
 	if err := entry("ok").Validate(); err != nil {
 		t.Fatalf("a good entry: %v", err)
 	}
+}
+
+// Functions reach PostgreSQL through PgBouncer in transaction mode, with
+// pgx in the exec mode that needs (db.ThroughPooler); the writer's
+// pipelines, BEGIN and COMMIT included, work there too, failures
+// included.
+func TestWriterInThePoolersExecMode(t *testing.T) {
+	url, err := db.ThroughPooler(testenv.Database(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	pool, err := db.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if _, err := pool.Exec(ctx, `ALTER TABLE audit_log ADD CONSTRAINT test_poison CHECK (event_id <> 'poison')`); err != nil {
+		t.Fatal(err)
+	}
+	w, _ := newWriter(t, pool)
+	for _, id := range []string{"a", "b", "a", "poison", "c"} {
+		r, err := w.Append(ctx, entry(id))
+		if (id == "poison") != (err != nil) {
+			t.Fatalf("Append %s = %+v, %v", id, r, err)
+		}
+	}
+	if ids := logged(t, pool); strings.Join(ids, ",") != "a,b,c" {
+		t.Fatalf("log holds %v", ids)
+	}
+	verified(t, pool, 3)
 }
