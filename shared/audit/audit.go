@@ -263,7 +263,7 @@ type batchSender interface {
 // fails, q may be left in a failed transaction, for the caller to roll
 // back.
 func appendBatch(ctx context.Context, q batchSender, entries []Entry, own bool) ([]Result, error) {
-	if len(entries) == 0 && !own {
+	if len(entries) == 0 {
 		return nil, nil
 	}
 	type key struct{ source, id string }

@@ -18,8 +18,9 @@ var ErrClosed = errors.New("audit: the writer is closed")
 // per group of them (group commit). An append's cost is nearly all in the
 // chain head's lock and the durable commit, both paid once per
 // transaction, so callers that wait at the same moment share them: while
-// one group commits, the next gathers, and a lone caller waits no longer
-// than it would alone. A Writer holds one database connection at a time.
+// one group commits, the next gathers. A caller that comes alone is not
+// held back to wait for company. A Writer holds one database connection at
+// a time, and the chain is in the order of its transactions.
 type Writer struct {
 	pool *pgxpool.Pool
 	opts WriterOptions
