@@ -317,3 +317,34 @@ func TestExternalClusterHasNoProcessAndSyncDoesNothing(t *testing.T) {
 		t.Fatal("Lookup finds an external cluster")
 	}
 }
+
+func TestConcurrentSyncs(t *testing.T) {
+	c := startCluster(t, t.TempDir())
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Seeds()...), kgo.DisableIdempotentWrite())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := EnsureTopics(t.Context(), c.Seeds(), []string{"events"}, 2); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for i := range 8 {
+		wg.Go(func() {
+			r := &kgo.Record{Topic: "events", Key: []byte{byte(i)}, Value: []byte("v")}
+			if err := cl.ProduceSync(t.Context(), r).FirstErr(); err != nil {
+				errs <- err
+				return
+			}
+			errs <- c.Sync("events", []int32{r.Partition})
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}

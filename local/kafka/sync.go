@@ -39,7 +39,7 @@ type syncer struct {
 	dataDir string
 	fsync   func(path string) error // a test may count the paths
 
-	mu    sync.Mutex // one Sync at a time: each needs the state of the last
+	mu    sync.Mutex // guards parts, not the fsyncs: Syncs may overlap
 	parts map[string]*partSync
 }
 
@@ -66,6 +66,29 @@ type syncJob struct {
 }
 
 func (s *syncer) sync(topic string, partitions []int32) error {
+	jobs, newest, errs := s.plan(topic, partitions)
+	s.run(jobs)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, j := range jobs {
+		if j.err != nil && j.part.err == nil {
+			j.part.err = fmt.Errorf("kafka: fsync %s failed, so records acknowledged on this partition may be lost: %w", j.path, j.err)
+		}
+	}
+	for ps, base := range newest {
+		if ps.err != nil {
+			errs = append(errs, ps.err)
+			continue
+		}
+		// An overlapping Sync may have got further already.
+		ps.synced, ps.known = max(ps.synced, base), true
+	}
+	return errors.Join(errs...)
+}
+
+// plan lists the fsyncs that make the partitions' acknowledged records
+// durable, and the newest segment of each.
+func (s *syncer) plan(topic string, partitions []int32) ([]*syncJob, map[*partSync]int64, []error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var errs []error
@@ -92,19 +115,7 @@ func (s *syncer) sync(topic string, partitions []int32) error {
 			jobs = append(jobs, &syncJob{path: path, part: ps})
 		}
 	}
-	s.run(jobs)
-	for _, j := range jobs {
-		if j.err != nil && j.part.err == nil {
-			j.part.err = fmt.Errorf("kafka: fsync %s failed, so records acknowledged on this partition may be lost: %w", j.path, j.err)
-			errs = append(errs, j.part.err)
-		}
-	}
-	for ps, base := range newest {
-		if ps.err == nil {
-			ps.synced, ps.known = base, true
-		}
-	}
-	return errors.Join(errs...)
+	return jobs, newest, errs
 }
 
 // partDir is kfake's directory of a partition.
