@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/skyflow-oss/skyflow/local/broker"
 	"github.com/skyflow-oss/skyflow/local/kafka"
 	"github.com/skyflow-oss/skyflow/local/manifest"
@@ -37,7 +39,8 @@ var ingressBody = bytes.Repeat([]byte("x"), 256)
 //
 // Reported per publisher count: events/s, p50-ms and p99-ms of the POST,
 // baseline-writes/s, and ratio-vs-fdatasync (ingress events/s over the
-// baseline's writes/s).
+// baseline's writes/s), and the group commit's events/sync and sync-ms
+// (the mean duration of one round's fsyncs).
 func BenchmarkBrokerIngress(b *testing.B) {
 	ctx := b.Context()
 	log := slog.New(slog.NewTextHandler(&testLog{t: b}, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -49,12 +52,14 @@ func BenchmarkBrokerIngress(b *testing.B) {
 	set := &manifest.Set{Brokers: []manifest.Broker{{
 		Meta: manifest.Meta{Name: "default", Namespace: manifest.DefaultNamespace},
 	}}}
+	reg := prometheus.NewRegistry()
 	br, err := broker.New(broker.Config{
-		Set:     set,
-		Seeds:   cluster.Seeds(),
-		Resolve: func(d manifest.Destination, _ string) (*url.URL, error) { return url.Parse(d.URI) },
-		Listen:  "127.0.0.1:0",
-		Logger:  log,
+		Set:        set,
+		Seeds:      cluster.Seeds(),
+		Resolve:    func(d manifest.Destination, _ string) (*url.URL, error) { return url.Parse(d.URI) },
+		Listen:     "127.0.0.1:0",
+		Logger:     log,
+		Registerer: reg,
 	})
 	if err != nil {
 		b.Fatal(err)
@@ -75,6 +80,7 @@ func BenchmarkBrokerIngress(b *testing.B) {
 			var lat []time.Duration
 			var events, writes int
 			var ingressTime, baseTime time.Duration
+			before := syncStats(b, reg)
 			for b.Loop() {
 				l := publishEvents(b, client, ingress, publishers, ingressWindow)
 				lat = append(lat, l...)
@@ -83,6 +89,7 @@ func BenchmarkBrokerIngress(b *testing.B) {
 				baseTime += fdatasyncWrites(b, filepath.Join(baseDir, "baseline.log"), publishers, len(l))
 				writes += len(l)
 			}
+			syncs := syncStats(b, reg).minus(before)
 			rate := float64(events) / ingressTime.Seconds()
 			baseRate := float64(writes) / baseTime.Seconds()
 			b.ReportMetric(rate, "events/s")
@@ -90,9 +97,43 @@ func BenchmarkBrokerIngress(b *testing.B) {
 			b.ReportMetric(percentile(lat, 0.99), "p99-ms")
 			b.ReportMetric(baseRate, "baseline-writes/s")
 			b.ReportMetric(rate/baseRate, "ratio-vs-fdatasync")
+			if syncs.rounds > 0 {
+				b.ReportMetric(syncs.events/syncs.rounds, "events/sync")
+				b.ReportMetric(1000*syncs.seconds/syncs.rounds, "sync-ms")
+			}
 			b.ReportMetric(0, "ns/op")
 		})
 	}
+}
+
+// ingressSyncs are the broker's group commit counters.
+type ingressSyncs struct{ rounds, events, seconds float64 }
+
+func (s ingressSyncs) minus(o ingressSyncs) ingressSyncs {
+	return ingressSyncs{s.rounds - o.rounds, s.events - o.events, s.seconds - o.seconds}
+}
+
+// syncStats reads the group commit's metrics from reg.
+func syncStats(b *testing.B, reg *prometheus.Registry) ingressSyncs {
+	b.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var s ingressSyncs
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			switch f.GetName() {
+			case "skyflow_broker_sync_rounds_total":
+				s.rounds += m.GetCounter().GetValue()
+			case "skyflow_broker_synced_events_total":
+				s.events += m.GetCounter().GetValue()
+			case "skyflow_broker_sync_seconds":
+				s.seconds += m.GetHistogram().GetSampleSum()
+			}
+		}
+	}
+	return s
 }
 
 // publishEvents runs publishers that each POST events one after another to the
