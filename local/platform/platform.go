@@ -295,7 +295,7 @@ func (p *Platform) startFunctions(ctx context.Context) error {
 	}
 	// The developer's settings win over the manifests' cluster values: an
 	// OTLP endpoint is the developer's collector, or none (empty disables).
-	for _, k := range []string{"LOG_LEVEL", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "SKYFLOW_PREVIOUS_MASTER_KEY_FILES"} {
+	for _, k := range []string{"LOG_LEVEL", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "SKYFLOW_PREVIOUS_MASTER_KEY_FILES", "SKYFLOW_PPROF_DIR"} {
 		env[k] = os.Getenv(k)
 	}
 	// No Vault named: the key-encryption key is the local master key,
