@@ -2,11 +2,14 @@ package db
 
 import "time"
 
-// Defaults for a function process. A function handles few requests at a time
-// and many replicas share one server, so connections are few and idle ones
-// are closed soon.
+// Defaults for a function process. Its pool bounds how many of its
+// transactions run at once (4 made 8 concurrent clients of one function
+// wait in turn), and PostgreSQL's group commit pays off only with commits
+// that arrive together. The functions reach PostgreSQL through PgBouncer,
+// which holds the server connections, so client connections are cheap;
+// they are opened only as concurrency needs them and closed when idle.
 const (
-	DefaultMaxConns          = 4
+	DefaultMaxConns          = 16
 	DefaultMinConns          = 0
 	DefaultMaxConnIdleTime   = 2 * time.Minute
 	DefaultMaxConnLifetime   = 30 * time.Minute
@@ -38,7 +41,7 @@ func defaultOptions() options {
 	}
 }
 
-// WithMaxConns sets the largest number of open connections (default 4).
+// WithMaxConns sets the largest number of open connections (default 16).
 func WithMaxConns(n int32) Option { return func(o *options) { o.maxConns = n } }
 
 // WithMinConns sets the number of connections kept open (default 0). A value
