@@ -32,17 +32,30 @@ package tests
 // reported as metrics. Targets are printed as met or missed; a benchmark
 // never fails on a miss.
 //
+// With SKYFLOW_LOAD_PPROF=DIR, right after the 8-client cells of insert 1
+// and get by id, one more 8-client run of the vault's side lasts while
+// 10-second CPU profiles are taken of the gateway and of records-insert or
+// records-get-one (their pprof, SKYFLOW_PPROF_DIR in shared/host, passed
+// through the platform's FunctionEnv), written to DIR as
+// load-8c-<op>-<function>.pprof. The profiled runs are apart from the
+// measured cells: profiling costs CPU that the figures must not pay.
+//
 // The measurement takes a few minutes once the platform is up, so it runs
 // once per test process whatever b.N.
 
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -99,6 +112,7 @@ func (c loadCell) ratio() float64 {
 // baseline's on the plain table.
 type loadOp struct {
 	name, metric string
+	profile      string // the function to profile besides the gateway (SKYFLOW_LOAD_PPROF)
 	vault        func(ctx context.Context) loadOutcome
 	plain        func(ctx context.Context, pool *pgxpool.Pool) loadOutcome
 }
@@ -111,6 +125,14 @@ func measureLoad(b *testing.B) []loadMetric {
 	head := gitHead()
 	started, loadAtStart := time.Now(), loadAverage()
 
+	profiles, pprofAddrs := os.Getenv("SKYFLOW_LOAD_PPROF"), ""
+	if profiles != "" {
+		if err := os.MkdirAll(profiles, 0o755); err != nil {
+			b.Fatal(err)
+		}
+		pprofAddrs = b.TempDir()
+		env["SKYFLOW_PPROF_DIR"] = pprofAddrs
+	}
 	// Nothing scales to zero between the cells of an operation.
 	p := startPlatform(b, options{env: env, idle: 30 * time.Minute})
 	ctx := b.Context()
@@ -125,18 +147,18 @@ func measureLoad(b *testing.B) []loadMetric {
 	seedPool.Close()
 
 	ops := []loadOp{
-		{"insert 1", "insert1",
+		{"insert 1", "insert1", "records-insert",
 			func(ctx context.Context) loadOutcome { return e.insert(ctx, 1) },
 			func(ctx context.Context, pool *pgxpool.Pool) loadOutcome { return plainInsertNew(ctx, pool, 1) }},
-		{"insert 25", "insert25",
+		{"insert 25", "insert25", "",
 			func(ctx context.Context) loadOutcome { return e.insert(ctx, 25) },
 			func(ctx context.Context, pool *pgxpool.Pool) loadOutcome { return plainInsertNew(ctx, pool, 25) }},
-		{"get by id", "get",
+		{"get by id", "get", "records-get-one",
 			func(ctx context.Context) loadOutcome { return e.getOne(ctx, e.next(e.seeded, 1)[0]) },
 			func(ctx context.Context, pool *pgxpool.Pool) loadOutcome {
 				return plainSelect(ctx, pool, 1, loadPlainOne, uuid.MustParse(e.next(e.plain, 1)[0].id))
 			}},
-		{"detokenize 25", "detokenize25",
+		{"detokenize 25", "detokenize25", "",
 			func(ctx context.Context) loadOutcome { return e.detokenize(ctx, e.next(e.seeded, 25)) },
 			func(ctx context.Context, pool *pgxpool.Pool) loadOutcome {
 				recs := e.next(e.plain, 25)
@@ -146,7 +168,7 @@ func measureLoad(b *testing.B) []loadMetric {
 				}
 				return plainSelect(ctx, pool, len(ids), loadPlainSel, ids)
 			}},
-		{"get by unique column", "bycolumn",
+		{"get by unique column", "bycolumn", "",
 			func(ctx context.Context) loadOutcome { return e.byColumn(ctx, e.next(e.seeded, 1)[0]) },
 			func(ctx context.Context, pool *pgxpool.Pool) loadOutcome {
 				return plainSelect(ctx, pool, 1, loadPlainBy, e.next(e.plain, 1)[0].email)
@@ -154,6 +176,7 @@ func measureLoad(b *testing.B) []loadMetric {
 	}
 
 	var cells []loadCell
+	var profileLog []string
 	for _, n := range clients {
 		pool := loadPool(b, p.cfg.DatabaseURL, n)
 		for i, op := range ops {
@@ -177,6 +200,9 @@ func measureLoad(b *testing.B) []loadMetric {
 			into2.merge(second(d / 2))
 			into1.merge(first(d / 2))
 			cells = append(cells, c)
+			if profiles != "" && n == 8 && op.profile != "" {
+				profileLog = append(profileLog, loadProfile(b, pprofAddrs, profiles, op, n, vault, "gateway", op.profile)...)
+			}
 			if ctx.Err() != nil {
 				b.Fatal(ctx.Err())
 			}
@@ -269,6 +295,15 @@ func measureLoad(b *testing.B) []loadMetric {
 			fmt.Fprintf(&out, "first baseline error of %s at %d clients: %s\n", c.op, c.clients, c.plain.firstErr)
 		}
 	}
+	if profiles != "" {
+		fmt.Fprintf(&out, "\nCPU profiles (SKYFLOW_LOAD_PPROF):\n")
+		if len(profileLog) == 0 {
+			fmt.Fprintf(&out, "  none taken: no 8-client cell of insert 1 or get by id ran (clients %v)\n", clients)
+		}
+		for _, l := range profileLog {
+			fmt.Fprintf(&out, "  %s\n", l)
+		}
+	}
 	fmt.Print(out.String())
 	return figures
 }
@@ -337,4 +372,71 @@ func gitHead() string {
 		return "unknown"
 	}
 	return strings.TrimSpace(string(out))
+}
+
+// loadProfileFor is how long each CPU profile samples.
+const loadProfileFor = 10 * time.Second
+
+// loadProfile runs op's vault side at clients for a little longer than
+// loadProfileFor while it takes a CPU profile of each function (their
+// pprof addresses are in addrs, as shared/host writes them), and writes
+// them to dir. It returns a line for each profile: where it went, or why
+// there is none.
+func loadProfile(b *testing.B, addrs, dir string, op loadOp, clients int, vault func(time.Duration) *loadStats, functions ...string) []string {
+	results := make([]string, len(functions))
+	var wg sync.WaitGroup
+	for i, fn := range functions {
+		wg.Go(func() {
+			addr, err := os.ReadFile(filepath.Join(addrs, fn+".addr"))
+			if err != nil {
+				results[i] = fmt.Sprintf("%s: no pprof address (%v): is SKYFLOW_PPROF_DIR served by its host?", fn, err)
+				return
+			}
+			file := filepath.Join(dir, fmt.Sprintf("load-%dc-%s-%s.pprof", clients, op.metric, fn))
+			if err := loadFetchProfile(b.Context(), strings.TrimSpace(string(addr)), file); err != nil {
+				results[i] = fmt.Sprintf("%s: %v", fn, err)
+				return
+			}
+			results[i] = fmt.Sprintf("%s, %s at %d clients: %s", fn, op.name, clients, file)
+		})
+	}
+	// The load starts with the profiles and outlasts them a little.
+	s := vault(loadProfileFor + time.Second)
+	wg.Wait()
+	return append([]string{fmt.Sprintf("%s at %d clients while profiled: %.1f ops/s, p50 %.1f ms, errors %s",
+		op.name, clients, s.opsPerSecond(), percentile(s.lat, 0.50), s.errors())}, results...)
+}
+
+// loadFetchProfile takes a CPU profile of loadProfileFor from a pprof
+// server on addr (loopback) into file.
+func loadFetchProfile(ctx context.Context, addr, file string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil || !net.ParseIP(host).IsLoopback() {
+		return fmt.Errorf("pprof address %q is not on loopback", addr)
+	}
+	u := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, int(loadProfileFor.Seconds()))
+	ctx, cancel := context.WithTimeout(ctx, loadProfileFor+30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "GET", u, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 300))
+		return fmt.Errorf("pprof answered %d: %s", resp.StatusCode, msg)
+	}
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
