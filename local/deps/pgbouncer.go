@@ -224,15 +224,15 @@ func (b *PgBouncer) start(ctx context.Context, bin string, acct account, dir str
 	}
 	offset := fileSize(b.LogFile)
 	fmt.Fprintf(b.log, "deps: pgbouncer %s: starting on 127.0.0.1:%d (transaction pooling, PostgreSQL on port %d), config %s, log in %s\n", b.Version, b.Port, b.ServerPort, b.ConfFile, b.LogFile)
+	// Room for every client plus every server connection and a few files.
+	if err := raiseChildFileLimit(pgbouncerMaxClients + pgbouncerMaxServerConns + 64); err != nil {
+		fmt.Fprintf(b.log, "deps: pgbouncer: could not raise its open-file limit (%v); it accepts fewer clients than %d\n", err, pgbouncerMaxClients)
+	}
 	srv, err := startServer("pgbouncer", bin, []string{b.ConfFile}, acct.cred, b.LogFile)
 	if err != nil {
 		return err
 	}
 	pid := srv.cmd.Process.Pid
-	// Room for every client plus every server connection and a few files.
-	if err := raiseFileLimit(pid, pgbouncerMaxClients+pgbouncerMaxServerConns+64); err != nil {
-		fmt.Fprintf(b.log, "deps: pgbouncer: could not raise its open-file limit (%v); it accepts fewer clients than %d\n", err, pgbouncerMaxClients)
-	}
 	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
 	defer cancel()
 	for {
@@ -414,6 +414,22 @@ func findPgBouncer() (string, error) {
 		}
 	}
 	return "", errors.New("deps: pgbouncer not found in PATH or /usr/sbin; run EnsureInstalled (skyflow deps) or `sudo apt-get install -y pgbouncer`")
+}
+
+// raiseChildFileLimit makes the programs this process starts from now on
+// inherit a soft limit on open files of at least want (at most the hard
+// limit). Go raises its own soft limit at start but gives children the one
+// it inherited, often 1024, unless the program sets the limit itself, as
+// this does; PgBouncer needs a descriptor per client. (Raising only
+// PgBouncer's, with prlimit, needs CAP_SYS_RESOURCE once it runs as
+// another user, which root in a container often lacks.)
+func raiseChildFileLimit(want uint64) error {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return err
+	}
+	lim.Cur = max(lim.Cur, min(want, lim.Max))
+	return syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
 }
 
 // cancelSafeSince is the first PgBouncer that survives what pgx does with
