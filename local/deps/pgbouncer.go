@@ -22,16 +22,19 @@ import (
 )
 
 // The private PgBouncer's limits. `make run` runs some sixty function
-// processes, and every test platform as many again, each with a pool of up
-// to four connections (shared/db): straight to PostgreSQL that is several
-// hundred server connections, which is how `make run` beside `make test`
-// ran out of them (SQLSTATE 53300). Through PgBouncer in transaction mode a
-// server connection serves one transaction at a time for any client.
+// processes, and every test platform as many again, each with a pool of its
+// own (shared/db): straight to PostgreSQL that was several hundred server
+// connections, which is how `make run` beside `make test` ran out of them
+// (SQLSTATE 53300). Through PgBouncer in transaction mode a server
+// connection serves one transaction at a time for any client.
 const (
 	// pgbouncerMaxClients (max_client_conn) is how many client connections
-	// PgBouncer accepts: `make run` and several test platforms at once,
-	// 240 each at most, fit with room to spare.
-	pgbouncerMaxClients = 2000
+	// PgBouncer accepts, for `make run` and several test platforms at once.
+	// A pool opens connections only as its function's concurrency needs
+	// them, so a platform holds tens to a few hundred, and 960 (sixty
+	// functions × db.DefaultMaxConns, 16) only if every function of it is
+	// that busy at once.
+	pgbouncerMaxClients = 4000
 	// pgbouncerPoolSize (default_pool_size) is how many server connections
 	// one database gets. The private PostgreSQL has two cores, so it runs
 	// two queries at a time; a transaction here spends most of its time
