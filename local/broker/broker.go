@@ -43,9 +43,15 @@ import (
 	assertion "github.com/skyflow-oss/skyflow/shared/sender"
 )
 
-// Defaults of Config.
+// Defaults of Config. One partition per topic: every group commit fsyncs
+// the segment and index file of each partition its events touched, so on
+// one disk fewer partitions mean fewer fsyncs per round (8 publishers:
+// 1,736 events/s, p99 14 ms with one partition; 1,014/s, p99 45 ms with
+// four, in one run). Every Trigger delivers unordered now, so partitions
+// bring the local dispatchers no parallelism; a real Kafka cluster sets
+// its own count.
 const (
-	DefaultPartitions     = 4
+	DefaultPartitions     = 1
 	DefaultMaxEventBytes  = 4 << 20
 	DefaultProduceTimeout = 10 * time.Second
 )
@@ -65,7 +71,7 @@ type Config struct {
 	// HTTPClient sends deliveries; per-attempt timeouts come from the
 	// delivery spec, so it needs no Timeout of its own.
 	HTTPClient *http.Client
-	// Partitions of the topics created (default 4).
+	// Partitions of the topics created (default 1).
 	Partitions int32
 	// Signer signs each delivery to a Service (shared/sender); nil sends
 	// them unsigned, which functions refuse.

@@ -18,8 +18,12 @@ import (
 )
 
 // maxInFlight bounds the records a dispatcher holds at once: delivering,
-// waiting to retry, or queued behind an ordered partition.
-const maxInFlight = 32
+// waiting to retry, or queued behind an ordered partition. It matches the
+// containerConcurrency of audit-record, whose grouped append writes as
+// many entries in one transaction as are in flight (32 capped its batches
+// at 32; 100 gave batches of 85 and about twice the entries/s when the
+// machine was busy).
+const maxInFlight = 100
 
 // Extensions Knative adds to an event sent to a dead-letter sink.
 const (
