@@ -71,7 +71,7 @@ func BenchmarkColdStart(b *testing.B) {
 
 // BenchmarkEventDelivery measures one event from just before the POST to
 // the broker ingress until the subscriber's handler has read it: the
-// ingress, the embedded Kafka (kfake, fsync per produce), the Trigger's
+// ingress, the embedded Kafka (kfake, group-committed fsync), the Trigger's
 // dispatcher and its HTTP delivery. The baseline is the same binary-mode
 // POST sent straight to the same subscriber. Events are published one at a
 // time, alternating with the baseline; the Trigger is unordered (up to 32
