@@ -22,10 +22,12 @@ const (
 	pgSuperuser = "postgres" // initdb -U: the same name whoever runs the server
 	pgDatabase  = "skyflow"  // the database URL points at
 	// pgMaxConnections is max_connections (PostgreSQL's default is 100):
-	// PgBouncer's pgbouncerMaxServerConns, plus what connects directly,
-	// which are the tests (every test database's pools, the test platforms'
-	// own checks), migrations and the platforms' admin work.
-	pgMaxConnections = 200
+	// PgBouncer's pgbouncerMaxServerConns (60), plus what connects
+	// directly, which are the tests (every test database's pools, of up to
+	// 16 each, and the test platforms' own checks), migrations and the
+	// platforms' admin work. A slot unused costs some kilobytes of shared
+	// memory.
+	pgMaxConnections = 300
 )
 
 // Postgres is a private PostgreSQL server on 127.0.0.1.
