@@ -97,7 +97,7 @@ func TestPoolSettings(t *testing.T) {
 		max, min     int32
 		idle, health time.Duration
 	}{
-		{"defaults", base, nil, 4, 0, db.DefaultMaxConnIdleTime, db.DefaultHealthCheckPeriod},
+		{"defaults", base, nil, db.DefaultMaxConns, 0, db.DefaultMaxConnIdleTime, db.DefaultHealthCheckPeriod},
 		{"options", base, []db.Option{db.WithMaxConns(8), db.WithMinConns(1), db.WithMaxConnIdleTime(time.Minute), db.WithHealthCheckPeriod(time.Second)}, 8, 1, time.Minute, time.Second},
 		{"URL wins over options", base + "?pool_max_conns=2&pool_max_conn_idle_time=5s", []db.Option{db.WithMaxConns(8)}, 2, 0, 5 * time.Second, db.DefaultHealthCheckPeriod},
 		{"keyword/value URL", "host=db user=app pool_max_conns=3 pool_min_conns=1", nil, 3, 1, db.DefaultMaxConnIdleTime, db.DefaultHealthCheckPeriod},
@@ -120,7 +120,7 @@ func TestPoolSettings(t *testing.T) {
 }
 
 func TestParseConfigRejectsBadOptions(t *testing.T) {
-	for _, opts := range [][]db.Option{{db.WithMaxConns(0)}, {db.WithMinConns(5)}, {db.WithMinConns(-1)}} {
+	for _, opts := range [][]db.Option{{db.WithMaxConns(0)}, {db.WithMinConns(db.DefaultMaxConns + 1)}, {db.WithMinConns(-1)}} {
 		if _, err := db.ParseConfig("postgres://db/vault", opts...); err == nil {
 			t.Error("ParseConfig accepted an impossible pool size")
 		}
