@@ -83,17 +83,19 @@ func startPlatform(t testing.TB, o options) *testPlatform {
 	_, redisPrefix := testenv.Redis(t)
 	logs := &testLog{t: t}
 	cfg := platform.Config{
-		Root:        r,
-		DevDir:      o.devDir,
-		Manifests:   append([]string{filepath.Join(r, "knative"), filepath.Join(r, "eventing"), filepath.Join(r, "tests", "testdata", "platform")}, o.extra...),
-		PublicAddr:  "127.0.0.1:0",
-		IdleAfter:   o.idle,
-		DatabaseURL: o.databaseURL,
-		RedisURL:    testenv.RedisURL(t),
-		RedisPrefix: redisPrefix,
-		FunctionEnv: env,
-		Logs:        logs,
-		Logger:      slog.New(slog.NewTextHandler(logs, nil)),
+		Root:       r,
+		DevDir:     o.devDir,
+		Manifests:  append([]string{filepath.Join(r, "knative"), filepath.Join(r, "eventing"), filepath.Join(r, "tests", "testdata", "platform")}, o.extra...),
+		PublicAddr: "127.0.0.1:0",
+		// HTTPS on a free port too: make run holds 127.0.0.1:8443.
+		PublicTLSAddr: "127.0.0.1:0",
+		IdleAfter:     o.idle,
+		DatabaseURL:   o.databaseURL,
+		RedisURL:      testenv.RedisURL(t),
+		RedisPrefix:   redisPrefix,
+		FunctionEnv:   env,
+		Logs:          logs,
+		Logger:        slog.New(slog.NewTextHandler(logs, nil)),
 	}
 	// make test builds every function once for all test processes
 	// (SKYFLOW_FUNCTION_BINARIES); alone, this process builds its own.
