@@ -46,7 +46,13 @@ func (p *Publisher) Sweep(ctx context.Context, olderThan time.Duration) (sent in
 func (p *Publisher) claim(ctx context.Context, olderThan time.Duration) ([]record, error) {
 	var recs []record
 	err := pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(claimLock)); err != nil {
+		// A claim need not wait for its WAL flush: lost in a crash, its
+		// rows are merely due again and sent again, which at-least-once
+		// delivery allows. Both statements go in one round trip.
+		b := &pgx.Batch{}
+		b.Queue(`SET LOCAL synchronous_commit = off`)
+		b.Queue(`SELECT pg_advisory_xact_lock($1)`, int64(claimLock))
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return err
 		}
 		rows, err := tx.Query(ctx, `
