@@ -32,21 +32,25 @@ test: build
 	cd knative/validate && $(GO) vet ./... && $(GO) test -count=1 ./...
 
 ## bench: the benchmarks under tests/ (figures as ratios against in-run baselines)
-# Every function is built once for the benchmarks' and the soak's platforms,
-# as make test does, into a directory of their own that is replaced binary by
-# binary and never removed: a make test beside them cannot take a binary from
-# under a running platform.
-BENCH_BIN := .dev/bench-bin
+# Every function is built once for the run's platforms, as make test does,
+# into a directory of the run's own (2 GB), removed at the end: go build removes
+# each binary before writing the new one, so a shared directory rebuilt by
+# another run would take binaries from under a platform that restarts a
+# process (the soak kills some on purpose).
 bench: build
-	$(GO) build -o $(BENCH_BIN)/ ./functions/... ./tests/functions/...
-	SKYFLOW_FUNCTION_BINARIES=$(CURDIR)/$(BENCH_BIN) $(SKYFLOW) deps run -- $(GO) test -run '^$$' -bench . -benchtime 2s -timeout 45m ./tests/...
+	mkdir -p .dev && dir=$$(mktemp -d $(CURDIR)/.dev/bench-bin.XXXXXX) && \
+	trap 'rm -rf "$$dir"' EXIT && trap 'exit 130' INT TERM && \
+	$(GO) build -o "$$dir/" ./functions/... ./tests/functions/... && \
+	SKYFLOW_FUNCTION_BINARIES="$$dir" $(SKYFLOW) deps run -- $(GO) test -run '^$$' -bench . -benchtime 2s -timeout 45m ./tests/...
 
 ## soak: TestSoak, SOAK_DURATION of mixed load through the gateway with Kafka
 ## and audit-record killed mid-way (not part of make test)
 SOAK_DURATION ?= 10m
 soak: build
-	$(GO) build -o $(BENCH_BIN)/ ./functions/... ./tests/functions/...
-	SKYFLOW_SOAK=1 SKYFLOW_SOAK_DURATION=$(SOAK_DURATION) SKYFLOW_FUNCTION_BINARIES=$(CURDIR)/$(BENCH_BIN) \
+	mkdir -p .dev && dir=$$(mktemp -d $(CURDIR)/.dev/bench-bin.XXXXXX) && \
+	trap 'rm -rf "$$dir"' EXIT && trap 'exit 130' INT TERM && \
+	$(GO) build -o "$$dir/" ./functions/... ./tests/functions/... && \
+	SKYFLOW_SOAK=1 SKYFLOW_SOAK_DURATION=$(SOAK_DURATION) SKYFLOW_FUNCTION_BINARIES="$$dir" \
 		$(SKYFLOW) deps run -- $(GO) test -run '^TestSoak$$' -count=1 -timeout 30m -v ./tests/
 
 ## fuzz: a short fuzzing pass over every parser (FUZZTIME each)
