@@ -15,9 +15,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -507,8 +509,8 @@ func (s *loadStats) errors() string {
 		return "0"
 	}
 	var parts []string
-	for code, n := range s.non2xx {
-		parts = append(parts, fmt.Sprintf("%d×%d", n, code))
+	for _, code := range slices.Sorted(maps.Keys(s.non2xx)) {
+		parts = append(parts, fmt.Sprintf("%d×%d", s.non2xx[code], code))
 	}
 	if s.transport > 0 {
 		parts = append(parts, fmt.Sprintf("%d transport", s.transport))
