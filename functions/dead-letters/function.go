@@ -42,8 +42,8 @@ type Recorded struct {
 // Function records dead letters.
 type Function struct {
 	outbox.Lifecycle // Pool, Publisher; Ready and Stop (flushes the outbox)
-	received     *prometheus.CounterVec
-	types        *metrics.BoundedLabel
+	received         *prometheus.CounterVec
+	types            *metrics.BoundedLabel
 }
 
 // New is called once per process.
