@@ -62,28 +62,15 @@ const (
 	loadPlainBy  = `SELECT id, name, email, ssn FROM load_plain_persons WHERE email = $1`
 )
 
-// loadRaisedLimits are the gateway's rate limits under load: the default
-// (data=200/s:400 per principal, functions/gateway DefaultLimits) refuses
-// one API key's 8 or 32 clients long before the vault runs out of
-// capacity, and the load would measure the limiter instead of the vault.
-const loadRaisedLimits = "data=1000000/s:1000000,management=1000/s:2000,auth=1000/s:2000,anonymous=1000/s:2000"
-
-// loadGatewayDefaultLimits is the gateway's default, for the output.
-const loadGatewayDefaultLimits = "data=200/s:400,management=20/s:40,auth=10/s:20,anonymous=50/s:100"
-
-// loadRateLimits is what the gateway runs with: SKYFLOW_LOAD_RATE_LIMITS,
-// "default" for the gateway's own default, else loadRaisedLimits. The
-// second result is the environment to give the platform.
+// loadRateLimits is what the gateway runs with: its own default
+// (functions/gateway DefaultLimits, sized for a backend service), as users
+// meet it, unless SKYFLOW_LOAD_RATE_LIMITS names others. The second result
+// is the environment to give the platform.
 func loadRateLimits() (inForce string, env map[string]string) {
-	switch v := os.Getenv("SKYFLOW_LOAD_RATE_LIMITS"); v {
-	case "default":
-		return loadGatewayDefaultLimits + " (the gateway's default)", map[string]string{}
-	case "":
-		return loadRaisedLimits + " (raised; the gateway's default " + loadGatewayDefaultLimits + " limits one API key to 200 data requests/s)",
-			map[string]string{"SKYFLOW_RATE_LIMITS": loadRaisedLimits}
-	default:
+	if v := os.Getenv("SKYFLOW_LOAD_RATE_LIMITS"); v != "" {
 		return v + " (SKYFLOW_LOAD_RATE_LIMITS)", map[string]string{"SKYFLOW_RATE_LIMITS": v}
 	}
+	return "the gateway's default (functions/gateway DefaultLimits)", map[string]string{}
 }
 
 // loadEnv is a platform with a vault of persons, an API key that may use
