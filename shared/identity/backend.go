@@ -137,8 +137,8 @@ func (l *Lifecycle) Stop(ctx context.Context) error {
 	if l.Backend == nil {
 		return nil
 	}
-	err := l.Backend.Publisher.Close(ctx)
+	l.Backend.Publisher.Close(ctx)
 	l.Backend.Pool.Close()
 	l.Backend.Redis.Close()
-	return err
+	return nil
 }

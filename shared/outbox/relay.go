@@ -96,18 +96,21 @@ func (p *Publisher) Flush(ctx context.Context) error {
 
 // Close stops the relay and flushes what is still unsent, within ctx: a
 // function calls it in Stop, before closing the pool, so a process scaled
-// down leaves nothing behind. What ctx does not allow stays for the sweep.
-func (p *Publisher) Close(ctx context.Context) error {
-	var err error
+// down leaves nothing behind. The flush is best effort: what ctx, the
+// database or the broker does not allow is logged and stays, committed,
+// for the sweep.
+func (p *Publisher) Close(ctx context.Context) {
 	p.relay.once.Do(func() {
 		if p.relay.stop != nil {
 			close(p.relay.stop)
 			p.relay.end() // a round in flight gives up; Flush redoes its rows
 			<-p.relay.done
 		}
-		err = p.Flush(ctx)
+		if err := p.Flush(ctx); err != nil {
+			p.opts.logger.LogAttrs(ctx, slog.LevelWarn, "outbox: events left unsent at stop, for the sweep",
+				slog.String("error", err.Error()))
+		}
 	})
-	return err
 }
 
 // drain claims and delivers due events written more than olderThan ago,

@@ -63,7 +63,8 @@ func (l *Lifecycle) Stop(ctx context.Context) error {
 	if l.Backend == nil {
 		return nil
 	}
-	err := errors.Join(l.Backend.Publisher.Close(ctx), l.Backend.Vaults.FlushKeyUsage(ctx))
+	l.Backend.Publisher.Close(ctx)
+	err := l.Backend.Vaults.FlushKeyUsage(ctx)
 	l.Backend.Pool.Close()
 	return err
 }
