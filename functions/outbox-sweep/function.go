@@ -24,7 +24,8 @@ const PingType = "dev.knative.sources.ping"
 // Function sweeps the outbox.
 type Function struct {
 	outbox.Lifecycle // Pool, Publisher; Ready and Stop (flushes the outbox)
-	// olderThan leaves alone events that their own function is still sending.
+	// olderThan leaves the newest events to the relays of the processes
+	// that committed them.
 	olderThan time.Duration
 }
 
