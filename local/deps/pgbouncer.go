@@ -305,23 +305,16 @@ func (b *PgBouncer) adminURL() string {
 // shutdown: it lets the transactions in flight finish. A reused one is
 // left running.
 func (b *PgBouncer) Stop(ctx context.Context) error {
-	if b == nil || b.srv == nil {
+	if b == nil {
 		return nil
 	}
-	err := b.srv.stop(ctx, syscall.SIGINT)
-	if err == nil {
-		fmt.Fprintf(b.log, "deps: pgbouncer: stopped (port %d)\n", b.Port)
-	}
-	return err
+	return b.srv.shutdown(ctx, syscall.SIGINT, b.log, b.Port)
 }
 
 // Done is closed when a PgBouncer this process started exits; it is nil
 // (never ready) for a reused one.
 func (b *PgBouncer) Done() <-chan struct{} {
-	if b.srv == nil {
-		return nil
-	}
-	return b.srv.done
+	return b.srv.doneChan()
 }
 
 // runningPgBouncer reports the port of a PgBouncer already running from

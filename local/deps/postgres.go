@@ -168,23 +168,16 @@ func (p *Postgres) start(ctx context.Context, bin pgBin, acct account) error {
 // shutdown (SIGINT, what `pg_ctl stop -m fast` sends: roll back open
 // transactions, checkpoint, exit). A reused server is left running.
 func (p *Postgres) Stop(ctx context.Context) error {
-	if p == nil || p.srv == nil {
+	if p == nil {
 		return nil
 	}
-	err := p.srv.stop(ctx, syscall.SIGINT)
-	if err == nil {
-		fmt.Fprintf(p.log, "deps: postgres: stopped (port %d)\n", p.Port)
-	}
-	return err
+	return p.srv.shutdown(ctx, syscall.SIGINT, p.log, p.Port)
 }
 
 // Done is closed when a server this process started exits; it is nil (never
 // ready) for a reused one.
 func (p *Postgres) Done() <-chan struct{} {
-	if p.srv == nil {
-		return nil
-	}
-	return p.srv.done
+	return p.srv.doneChan()
 }
 
 // initCluster runs initdb. Trust authentication is safe only because the

@@ -64,6 +64,29 @@ func (s *server) exited() bool {
 // stop sends sig (the server's clean, fast shutdown) and waits for the exit.
 // When ctx or stopTimeout runs out first it kills the whole process group,
 // which holds the server's children too.
+// shutdown stops a server this process started with sig, its orderly
+// shutdown signal, and says so on log. A nil server, one another process
+// started and this one reuses, is left running.
+func (s *server) shutdown(ctx context.Context, sig syscall.Signal, log io.Writer, port int) error {
+	if s == nil {
+		return nil
+	}
+	err := s.stop(ctx, sig)
+	if err == nil {
+		fmt.Fprintf(log, "deps: %s: stopped (port %d)\n", s.name, port)
+	}
+	return err
+}
+
+// doneChan is closed when a server this process started exits; it is nil
+// (never ready) for a reused one.
+func (s *server) doneChan() <-chan struct{} {
+	if s == nil {
+		return nil
+	}
+	return s.done
+}
+
 func (s *server) stop(ctx context.Context, sig syscall.Signal) error {
 	if s.exited() {
 		return nil

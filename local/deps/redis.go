@@ -129,23 +129,16 @@ appendfsync everysec
 // Stop shuts down a server this process started with SIGTERM, on which Redis
 // flushes the AOF and saves before exiting. A reused server is left running.
 func (r *Redis) Stop(ctx context.Context) error {
-	if r == nil || r.srv == nil {
+	if r == nil {
 		return nil
 	}
-	err := r.srv.stop(ctx, syscall.SIGTERM)
-	if err == nil {
-		fmt.Fprintf(r.log, "deps: redis: stopped (port %d)\n", r.Port)
-	}
-	return err
+	return r.srv.shutdown(ctx, syscall.SIGTERM, r.log, r.Port)
 }
 
 // Done is closed when a server this process started exits; it is nil (never
 // ready) for a reused one.
 func (r *Redis) Done() <-chan struct{} {
-	if r.srv == nil {
-		return nil
-	}
-	return r.srv.done
+	return r.srv.doneChan()
 }
 
 // runningRedis reports the port of a server already running from dir: the
