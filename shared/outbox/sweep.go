@@ -38,6 +38,11 @@ func (p *Publisher) Sweep(ctx context.Context, olderThan time.Duration) (sent in
 // claim takes the next batch of due rows, in the order they were added,
 // and reserves them for one lease so that no other relay sends them.
 //
+// Every statement here names sent_at IS NULL, even where the rows are
+// known to be unsent: seq is indexed only among unsent rows (outbox_unsent),
+// and without it the UPDATE joined back through a scan of every row the
+// retention period keeps, 20-40 ms a claim with 34,000 sent rows.
+//
 // A row is not due while an earlier unsent row of its subject is reserved
 // or backing off: that keeps the order of each subject's events across
 // processes and retries. Claims hold claimLock, so a claim sees every
@@ -70,7 +75,7 @@ func (p *Publisher) claim(ctx context.Context, olderThan time.Duration) ([]recor
 				LIMIT $3
 				FOR UPDATE SKIP LOCKED
 			) due
-			WHERE o.seq = due.seq
+			WHERE o.seq = due.seq AND o.sent_at IS NULL
 			RETURNING o.seq, o.source, o.id, o.type, coalesce(o.subject, ''), o.event, o.created_at`,
 			millis(p.opts.lease), millis(olderThan), p.opts.batchSize)
 		if err != nil {
@@ -89,12 +94,13 @@ func (p *Publisher) claim(ctx context.Context, olderThan time.Duration) ([]recor
 // at a time.
 func (p *Publisher) purge(ctx context.Context) error {
 	for {
+		// By ctid: seq has no index among sent rows (see claim).
 		tag, err := p.pool.Exec(ctx, `
-			DELETE FROM outbox WHERE seq IN (
-				SELECT seq FROM outbox
+			DELETE FROM outbox WHERE ctid = ANY(ARRAY(
+				SELECT ctid FROM outbox
 				WHERE sent_at IS NOT NULL AND sent_at < now() - $1::float8 * interval '1 millisecond'
 				LIMIT $2
-				FOR UPDATE SKIP LOCKED)`,
+				FOR UPDATE SKIP LOCKED))`,
 			millis(p.opts.retention), purgeBatch)
 		if err != nil {
 			return fmt.Errorf("outbox: purge: %w", err)
