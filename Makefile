@@ -56,14 +56,14 @@ soak: build
 ## fuzz: a short fuzzing pass over every parser (FUZZTIME each)
 FUZZTIME ?= 30s
 FUZZ_TARGETS = \
-	./shared/host:FuzzStructuredEvent ./shared/request:FuzzDecode \
-	./shared/records:FuzzParseGetParams ./shared/sqlsubset:FuzzParse \
-	./shared/schema:FuzzDecode ./shared/schema:FuzzCoerce ./shared/crypto:FuzzOpen \
-	./shared/tokens:FuzzDeterministic ./shared/tokens:FuzzWellFormed \
-	./shared/credentials:FuzzVerifyAssertion ./shared/credentials:FuzzHashAPIKey ./shared/passwords:FuzzVerify \
+	./runtime/host:FuzzStructuredEvent ./runtime/request:FuzzDecode \
+	./domain/records:FuzzParseGetParams ./domain/records/sqlsubset:FuzzParse \
+	./domain/vaults/schema:FuzzDecode ./domain/vaults/schema:FuzzCoerce ./domain/crypto:FuzzOpen \
+	./domain/records/tokens:FuzzDeterministic ./domain/records/tokens:FuzzWellFormed \
+	./domain/identity/credentials:FuzzVerifyAssertion ./domain/identity/credentials:FuzzHashAPIKey ./domain/identity/passwords:FuzzVerify \
 	./local/manifest:FuzzLoadDocument ./local/broker:FuzzRecordRoundTrip \
-	./shared/ratelimit:FuzzParseLimits ./shared/respcache:FuzzNotModified \
-	./shared/webhooks:FuzzParseURL ./shared/webhooks:FuzzNormalizePatterns
+	./functions/gateway/ratelimit:FuzzParseLimits ./functions/gateway/respcache:FuzzNotModified \
+	./domain/webhooks:FuzzParseURL ./domain/webhooks:FuzzNormalizePatterns
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		echo "fuzz $${t#*:} in $${t%%:*}"; \

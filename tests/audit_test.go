@@ -12,10 +12,10 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 
+	"github.com/skyflow-oss/skyflow/domain/audit"
 	"github.com/skyflow-oss/skyflow/eventing/catalog"
-	"github.com/skyflow-oss/skyflow/shared/audit"
-	"github.com/skyflow-oss/skyflow/shared/db"
-	"github.com/skyflow-oss/skyflow/shared/sender"
+	"github.com/skyflow-oss/skyflow/runtime/db"
+	"github.com/skyflow-oss/skyflow/runtime/sender"
 )
 
 // A scripted session of domain events goes through the broker to

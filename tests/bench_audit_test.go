@@ -11,9 +11,9 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/jackc/pgx/v5"
 
-	"github.com/skyflow-oss/skyflow/shared/audit"
-	"github.com/skyflow-oss/skyflow/shared/db"
-	"github.com/skyflow-oss/skyflow/shared/testenv"
+	"github.com/skyflow-oss/skyflow/domain/audit"
+	"github.com/skyflow-oss/skyflow/runtime/db"
+	"github.com/skyflow-oss/skyflow/testkit/testenv"
 )
 
 // BenchmarkAuditAppend measures the audit log's append rate as

@@ -16,8 +16,8 @@ import (
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"github.com/google/uuid"
 
-	"github.com/skyflow-oss/skyflow/shared/credentials"
-	"github.com/skyflow-oss/skyflow/shared/sender"
+	"github.com/skyflow-oss/skyflow/domain/identity/credentials"
+	"github.com/skyflow-oss/skyflow/runtime/sender"
 )
 
 // BenchmarkGateway measures what the gateway adds to a request: the same

@@ -23,7 +23,7 @@ import (
 	"github.com/cloudevents/sdk-go/v2/binding"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 
-	"github.com/skyflow-oss/skyflow/shared/sender"
+	"github.com/skyflow-oss/skyflow/runtime/sender"
 )
 
 // Helpers of the benchmarks in bench_test.go: building and running function

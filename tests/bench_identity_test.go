@@ -1,6 +1,6 @@
 package tests
 
-// Benchmarks of the user service (shared/identity), its operations called
+// Benchmarks of the user service (domain/identity), its operations called
 // in-process on real PostgreSQL and Redis as the auth-* functions call
 // them, one client, one request after the other:
 //
@@ -67,17 +67,17 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/skyflow-oss/skyflow/shared/apierr"
-	"github.com/skyflow-oss/skyflow/shared/credentials"
-	"github.com/skyflow-oss/skyflow/shared/crypto/kek"
-	"github.com/skyflow-oss/skyflow/shared/db"
-	"github.com/skyflow-oss/skyflow/shared/identity"
-	"github.com/skyflow-oss/skyflow/shared/outbox"
-	"github.com/skyflow-oss/skyflow/shared/passwords"
-	"github.com/skyflow-oss/skyflow/shared/request"
-	"github.com/skyflow-oss/skyflow/shared/signing"
-	"github.com/skyflow-oss/skyflow/shared/testenv"
-	"github.com/skyflow-oss/skyflow/shared/throttle"
+	"github.com/skyflow-oss/skyflow/domain/crypto/kek"
+	"github.com/skyflow-oss/skyflow/domain/identity"
+	"github.com/skyflow-oss/skyflow/domain/identity/credentials"
+	"github.com/skyflow-oss/skyflow/domain/identity/passwords"
+	"github.com/skyflow-oss/skyflow/domain/identity/signing"
+	"github.com/skyflow-oss/skyflow/domain/identity/throttle"
+	"github.com/skyflow-oss/skyflow/runtime/apierr"
+	"github.com/skyflow-oss/skyflow/runtime/db"
+	"github.com/skyflow-oss/skyflow/runtime/outbox"
+	"github.com/skyflow-oss/skyflow/runtime/request"
+	"github.com/skyflow-oss/skyflow/testkit/testenv"
 )
 
 const (

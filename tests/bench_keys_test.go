@@ -47,7 +47,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/skyflow-oss/skyflow/shared/vaults"
+	"github.com/skyflow-oss/skyflow/domain/vaults"
 )
 
 const (

@@ -35,7 +35,7 @@ package tests
 // With SKYFLOW_LOAD_PPROF=DIR, right after the 8-client cells of insert 1
 // and get by id, one more 8-client run of the vault's side lasts while
 // 10-second CPU profiles are taken of the gateway and of records-insert or
-// records-get-one (their pprof, SKYFLOW_PPROF_DIR in shared/host, passed
+// records-get-one (their pprof, SKYFLOW_PPROF_DIR in runtime/host, passed
 // through the platform's FunctionEnv), written to DIR as
 // load-8c-<op>-<function>.pprof. The profiled runs are apart from the
 // measured cells: profiling costs CPU that the figures must not pay.
@@ -62,7 +62,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/skyflow-oss/skyflow/shared/db"
+	"github.com/skyflow-oss/skyflow/runtime/db"
 )
 
 const (
@@ -379,7 +379,7 @@ const loadProfileFor = 10 * time.Second
 
 // loadProfile runs op's vault side at clients for a little longer than
 // loadProfileFor while it takes a CPU profile of each function (their
-// pprof addresses are in addrs, as shared/host writes them), and writes
+// pprof addresses are in addrs, as runtime/host writes them), and writes
 // them to dir. It returns a line for each profile: where it went, or why
 // there is none.
 func loadProfile(b *testing.B, addrs, dir string, op loadOp, clients int, vault func(time.Duration) *loadStats, functions ...string) []string {

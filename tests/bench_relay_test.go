@@ -14,9 +14,9 @@ import (
 	"github.com/skyflow-oss/skyflow/local/broker"
 	"github.com/skyflow-oss/skyflow/local/kafka"
 	"github.com/skyflow-oss/skyflow/local/manifest"
-	"github.com/skyflow-oss/skyflow/shared/db"
-	"github.com/skyflow-oss/skyflow/shared/outbox"
-	"github.com/skyflow-oss/skyflow/shared/testenv"
+	"github.com/skyflow-oss/skyflow/runtime/db"
+	"github.com/skyflow-oss/skyflow/runtime/outbox"
+	"github.com/skyflow-oss/skyflow/testkit/testenv"
 )
 
 // BenchmarkOutboxRelay measures how long a committed event takes to reach

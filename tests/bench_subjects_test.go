@@ -1,7 +1,7 @@
 package tests
 
 // BenchmarkForget measures data subjects on the vault service itself
-// (shared/records on a real PostgreSQL, local vault key store), each figure
+// (domain/records on a real PostgreSQL, local vault key store), each figure
 // against a baseline measured in the same run:
 //
 //   - forget: forgetting one subject of a vault of forgetSubjects subjects
@@ -28,12 +28,12 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/skyflow-oss/skyflow/shared/crypto/kek"
-	"github.com/skyflow-oss/skyflow/shared/outbox"
-	"github.com/skyflow-oss/skyflow/shared/records"
-	"github.com/skyflow-oss/skyflow/shared/request"
-	"github.com/skyflow-oss/skyflow/shared/testenv"
-	"github.com/skyflow-oss/skyflow/shared/vaults"
+	"github.com/skyflow-oss/skyflow/domain/crypto/kek"
+	"github.com/skyflow-oss/skyflow/domain/records"
+	"github.com/skyflow-oss/skyflow/domain/vaults"
+	"github.com/skyflow-oss/skyflow/runtime/outbox"
+	"github.com/skyflow-oss/skyflow/runtime/request"
+	"github.com/skyflow-oss/skyflow/testkit/testenv"
 )
 
 const (

@@ -27,7 +27,7 @@ import (
 	"github.com/skyflow-oss/skyflow/local/broker"
 	"github.com/skyflow-oss/skyflow/local/kafka"
 	"github.com/skyflow-oss/skyflow/local/manifest"
-	"github.com/skyflow-oss/skyflow/shared/testenv"
+	"github.com/skyflow-oss/skyflow/testkit/testenv"
 )
 
 const echoType = "com.skyflow.test.echo"

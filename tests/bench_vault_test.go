@@ -49,13 +49,13 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/skyflow-oss/skyflow/shared/crypto/kek"
-	"github.com/skyflow-oss/skyflow/shared/db"
-	"github.com/skyflow-oss/skyflow/shared/outbox"
-	"github.com/skyflow-oss/skyflow/shared/records"
-	"github.com/skyflow-oss/skyflow/shared/request"
-	"github.com/skyflow-oss/skyflow/shared/testenv"
-	"github.com/skyflow-oss/skyflow/shared/vaults"
+	"github.com/skyflow-oss/skyflow/domain/crypto/kek"
+	"github.com/skyflow-oss/skyflow/domain/records"
+	"github.com/skyflow-oss/skyflow/domain/vaults"
+	"github.com/skyflow-oss/skyflow/runtime/db"
+	"github.com/skyflow-oss/skyflow/runtime/outbox"
+	"github.com/skyflow-oss/skyflow/runtime/request"
+	"github.com/skyflow-oss/skyflow/testkit/testenv"
 )
 
 // benchVaultSchema is a realistic customers table: a random token, a
@@ -221,7 +221,7 @@ var benchHTTP = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transpo
 
 // benchEvent is a request as the gateway sends it: a binary-mode
 // CloudEvent whose data is the HTTP body and whose extensions carry the
-// principal and the path and query (shared/request).
+// principal and the path and query (runtime/request).
 func (e *benchVaultEnv) benchEvent(u, function, typ string, ext map[string]string, body []byte) *http.Request {
 	req, err := http.NewRequestWithContext(e.ctx, http.MethodPost, u, bytes.NewReader(body))
 	if err != nil {

@@ -2,7 +2,7 @@ package tests
 
 // End-to-end tests of the user service through real HTTP on the local
 // platform, called exactly as the gateway will call it (a binary-mode
-// CloudEvent per request, shared/request's extensions): the user journey
+// CloudEvent per request, runtime/request's extensions): the user journey
 // (register, verify, log in, refresh with reuse detection, log out), the
 // service-account token exchange exactly as a Skyflow SDK does it and the
 // use of its token on a vault, API keys, and the login lock-out. Every
@@ -28,11 +28,11 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/google/uuid"
 
+	"github.com/skyflow-oss/skyflow/domain/identity"
+	"github.com/skyflow-oss/skyflow/domain/identity/credentials"
+	"github.com/skyflow-oss/skyflow/domain/identity/signing"
 	"github.com/skyflow-oss/skyflow/eventing/catalog"
-	"github.com/skyflow-oss/skyflow/shared/apierr"
-	"github.com/skyflow-oss/skyflow/shared/credentials"
-	"github.com/skyflow-oss/skyflow/shared/identity"
-	"github.com/skyflow-oss/skyflow/shared/signing"
+	"github.com/skyflow-oss/skyflow/runtime/apierr"
 )
 
 // idOps are the user service's operations, as the gateway will route them

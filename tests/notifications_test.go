@@ -16,11 +16,11 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/skyflow-oss/skyflow/domain/identity"
+	"github.com/skyflow-oss/skyflow/domain/notify"
+	"github.com/skyflow-oss/skyflow/domain/push"
+	"github.com/skyflow-oss/skyflow/domain/push/pushtest"
 	"github.com/skyflow-oss/skyflow/local/mailbox"
-	"github.com/skyflow-oss/skyflow/shared/identity"
-	"github.com/skyflow-oss/skyflow/shared/notify"
-	"github.com/skyflow-oss/skyflow/shared/push"
-	"github.com/skyflow-oss/skyflow/shared/push/pushtest"
 )
 
 // receivedMail is an email the platform's mailbox kept, parsed.

@@ -24,7 +24,7 @@ import (
 	"github.com/skyflow-oss/skyflow/local/manifest"
 	"github.com/skyflow-oss/skyflow/local/platform"
 	"github.com/skyflow-oss/skyflow/local/supervisor"
-	"github.com/skyflow-oss/skyflow/shared/testenv"
+	"github.com/skyflow-oss/skyflow/testkit/testenv"
 )
 
 // testPlatform is a running platform and where its test functions record

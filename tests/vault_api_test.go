@@ -3,7 +3,7 @@ package tests
 // End-to-end golden tests of the vault API: every Data API operation of
 // API.md and the vault management operations, called over real HTTP on
 // the local platform exactly as the gateway will call them (a binary-mode
-// CloudEvent per request, shared/request's extensions), with each answer
+// CloudEvent per request, runtime/request's extensions), with each answer
 // compared, volatile values replaced by named placeholders, with a golden
 // file under testdata/golden/vault_api. The golden files are the wire
 // contract: field names, nesting, enum spellings, masks and the error
@@ -23,7 +23,7 @@ import (
 	"github.com/google/uuid"
 )
 
-// vaultAPISchema is shared/records' test schema (fixture_test.go; here
+// vaultAPISchema is domain/records' test schema (fixture_test.go; here
 // ssn is MASKED by default): a column of every data type and token type, a
 // unique column, validations, masks and a column group shared by two
 // tables.

@@ -1,7 +1,7 @@
 package tests
 
 // Helpers of the vault API golden tests (vault_api_test.go): a client that
-// calls a function exactly as the gateway will (shared/request), a
+// calls a function exactly as the gateway will (runtime/request), a
 // normalizer that turns volatile values into named placeholders, and the
 // golden files under testdata/golden/vault_api.
 
@@ -28,7 +28,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/skyflow-oss/skyflow/eventing/catalog"
-	"github.com/skyflow-oss/skyflow/shared/sender"
+	"github.com/skyflow-oss/skyflow/runtime/sender"
 )
 
 // updateGolden rewrites the golden files from what the functions answer.
@@ -66,7 +66,7 @@ var (
 )
 
 // ext are the CloudEvent extensions of a request: principal, roles,
-// query, vaultid, table, skyflowid (shared/request).
+// query, vaultid, table, skyflowid (runtime/request).
 type ext map[string]string
 
 // with returns a copy of x with more extensions, given as name, value pairs.

@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/skyflow-oss/skyflow/shared/audit"
-	"github.com/skyflow-oss/skyflow/shared/db"
+	"github.com/skyflow-oss/skyflow/domain/audit"
+	"github.com/skyflow-oss/skyflow/runtime/db"
 )
 
 const auditUsage = "usage: skyflow audit verify: recompute the audit log's hash chain on DATABASE_URL"

@@ -13,8 +13,8 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/jackc/pgx/v5"
 
-	"github.com/skyflow-oss/skyflow/shared/audit"
-	"github.com/skyflow-oss/skyflow/shared/testenv"
+	"github.com/skyflow-oss/skyflow/domain/audit"
+	"github.com/skyflow-oss/skyflow/testkit/testenv"
 )
 
 // `skyflow audit verify` passes on an intact log and fails (exit 1), naming

@@ -11,7 +11,7 @@ import (
 
 	"github.com/skyflow-oss/skyflow/local/platform"
 	"github.com/skyflow-oss/skyflow/local/supervisor"
-	"github.com/skyflow-oss/skyflow/shared/logging"
+	"github.com/skyflow-oss/skyflow/runtime/logging"
 )
 
 // runDev is `skyflow dev` (`make run`): the whole platform on this machine

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/skyflow-oss/skyflow/shared/testenv"
+	"github.com/skyflow-oss/skyflow/testkit/testenv"
 )
 
 // `skyflow dev` (what `make run` runs) starts the platform, prints the

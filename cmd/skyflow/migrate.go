@@ -7,7 +7,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/skyflow-oss/skyflow/shared/db/migrate"
+	"github.com/skyflow-oss/skyflow/runtime/db/migrate"
 )
 
 // runMigrate is `skyflow migrate [status]` on DATABASE_URL. Functions never

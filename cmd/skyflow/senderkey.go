@@ -5,7 +5,7 @@ import (
 	"io"
 	"os"
 
-	"github.com/skyflow-oss/skyflow/shared/sender"
+	"github.com/skyflow-oss/skyflow/runtime/sender"
 )
 
 // runSenderKey prints a new sender key pair for a cluster: the seed goes

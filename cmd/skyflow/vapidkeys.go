@@ -7,7 +7,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/skyflow-oss/skyflow/shared/push"
+	"github.com/skyflow-oss/skyflow/domain/push"
 )
 
 // runVAPIDKeys prints a new VAPID key pair (Web Push, RFC 8292) as the

@@ -1,6 +1,6 @@
 // Package main is the apikeys-revoke function: it revokes an API key at once.
 // The gateway routes DELETE /v1/apikeys/{keyID} to it as a com.skyflow.apikey.revoke event
-// (the contract is in shared/request); it replies com.skyflow.apikey.revoke.response, whose
+// (the contract is in runtime/request); it replies com.skyflow.apikey.revoke.response, whose
 // data is the HTTP response body.
 package main
 
@@ -9,8 +9,8 @@ import (
 
 	"github.com/cloudevents/sdk-go/v2/event"
 
-	"github.com/skyflow-oss/skyflow/shared/identity"
-	"github.com/skyflow-oss/skyflow/shared/request"
+	"github.com/skyflow-oss/skyflow/domain/identity"
+	"github.com/skyflow-oss/skyflow/runtime/request"
 )
 
 // Event types and the source of replies and events.

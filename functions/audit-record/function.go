@@ -1,5 +1,5 @@
 // Package main is the audit-record function: it keeps every Skyflow event
-// (com.skyflow.*) in the tamper-evident audit log (shared/audit), once,
+// (com.skyflow.*) in the tamper-evident audit log (domain/audit), once,
 // however often it is redelivered. Entries hold context attributes and
 // allow-listed fields only, never a sensitive value.
 //
@@ -22,12 +22,12 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/skyflow-oss/skyflow/shared/apierr"
-	"github.com/skyflow-oss/skyflow/shared/audit"
-	"github.com/skyflow-oss/skyflow/shared/config"
-	"github.com/skyflow-oss/skyflow/shared/db"
-	"github.com/skyflow-oss/skyflow/shared/metrics"
-	"github.com/skyflow-oss/skyflow/shared/sender"
+	"github.com/skyflow-oss/skyflow/domain/audit"
+	"github.com/skyflow-oss/skyflow/runtime/apierr"
+	"github.com/skyflow-oss/skyflow/runtime/config"
+	"github.com/skyflow-oss/skyflow/runtime/db"
+	"github.com/skyflow-oss/skyflow/runtime/metrics"
+	"github.com/skyflow-oss/skyflow/runtime/sender"
 )
 
 // maxBatch bounds the entries of one transaction: far above the deliveries

@@ -13,10 +13,10 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/skyflow-oss/skyflow/shared/apierr"
-	"github.com/skyflow-oss/skyflow/shared/audit"
-	"github.com/skyflow-oss/skyflow/shared/sender"
-	"github.com/skyflow-oss/skyflow/shared/testenv"
+	"github.com/skyflow-oss/skyflow/domain/audit"
+	"github.com/skyflow-oss/skyflow/runtime/apierr"
+	"github.com/skyflow-oss/skyflow/runtime/sender"
+	"github.com/skyflow-oss/skyflow/testkit/testenv"
 )
 
 var newOnce sync.Once

@@ -1,6 +1,6 @@
 // Package main is the auth-jwks function: it serves the public keys that verify access tokens.
 // The gateway routes GET /.well-known/jwks.json to it as a com.skyflow.auth.jwks.get event
-// (the contract is in shared/request); it replies com.skyflow.auth.jwks.get.response, whose
+// (the contract is in runtime/request); it replies com.skyflow.auth.jwks.get.response, whose
 // data is the HTTP response body.
 package main
 
@@ -10,8 +10,8 @@ import (
 
 	"github.com/cloudevents/sdk-go/v2/event"
 
-	"github.com/skyflow-oss/skyflow/shared/identity"
-	"github.com/skyflow-oss/skyflow/shared/request"
+	"github.com/skyflow-oss/skyflow/domain/identity"
+	"github.com/skyflow-oss/skyflow/runtime/request"
 )
 
 // Event types and the source of replies and events.

@@ -3,7 +3,7 @@ package main
 import (
 	"testing"
 
-	"github.com/skyflow-oss/skyflow/shared/functest"
+	"github.com/skyflow-oss/skyflow/testkit/functest"
 )
 
 func TestHandle(t *testing.T) {

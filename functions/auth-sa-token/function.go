@@ -1,6 +1,6 @@
 // Package main is the auth-sa-token function: it exchanges a service account's signed assertion for an access token.
 // The gateway routes POST /v1/auth/sa/oauth/token to it as a com.skyflow.auth.token.exchange event
-// (the contract is in shared/request); it replies com.skyflow.auth.token.exchange.response, whose
+// (the contract is in runtime/request); it replies com.skyflow.auth.token.exchange.response, whose
 // data is the HTTP response body.
 package main
 
@@ -9,8 +9,8 @@ import (
 
 	"github.com/cloudevents/sdk-go/v2/event"
 
-	"github.com/skyflow-oss/skyflow/shared/identity"
-	"github.com/skyflow-oss/skyflow/shared/request"
+	"github.com/skyflow-oss/skyflow/domain/identity"
+	"github.com/skyflow-oss/skyflow/runtime/request"
 )
 
 // Event types and the source of replies and events.

@@ -5,9 +5,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/skyflow-oss/skyflow/shared/credentials"
-	"github.com/skyflow-oss/skyflow/shared/functest"
-	"github.com/skyflow-oss/skyflow/shared/identity"
+	"github.com/skyflow-oss/skyflow/domain/identity"
+	"github.com/skyflow-oss/skyflow/domain/identity/credentials"
+	"github.com/skyflow-oss/skyflow/testkit/functest"
 )
 
 func TestHandle(t *testing.T) {

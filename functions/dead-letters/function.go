@@ -16,10 +16,10 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/skyflow-oss/skyflow/shared/config"
-	"github.com/skyflow-oss/skyflow/shared/metrics"
-	"github.com/skyflow-oss/skyflow/shared/outbox"
-	"github.com/skyflow-oss/skyflow/shared/sender"
+	"github.com/skyflow-oss/skyflow/runtime/config"
+	"github.com/skyflow-oss/skyflow/runtime/metrics"
+	"github.com/skyflow-oss/skyflow/runtime/outbox"
+	"github.com/skyflow-oss/skyflow/runtime/sender"
 )
 
 // RecordedType announces a dead letter. A dead letter of this type is kept

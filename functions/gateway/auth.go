@@ -12,11 +12,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/skyflow-oss/skyflow/shared/apierr"
-	"github.com/skyflow-oss/skyflow/shared/credentials"
-	"github.com/skyflow-oss/skyflow/shared/identity"
-	"github.com/skyflow-oss/skyflow/shared/request"
-	"github.com/skyflow-oss/skyflow/shared/signing"
+	"github.com/skyflow-oss/skyflow/domain/identity"
+	"github.com/skyflow-oss/skyflow/domain/identity/credentials"
+	"github.com/skyflow-oss/skyflow/domain/identity/signing"
+	"github.com/skyflow-oss/skyflow/runtime/apierr"
+	"github.com/skyflow-oss/skyflow/runtime/request"
 )
 
 // caller is an authenticated principal and, for an access token, its

@@ -6,8 +6,8 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/skyflow-oss/skyflow/shared/request"
-	"github.com/skyflow-oss/skyflow/shared/respcache"
+	"github.com/skyflow-oss/skyflow/functions/gateway/respcache"
+	"github.com/skyflow-oss/skyflow/runtime/request"
 )
 
 // cacheKey keys a cached answer by route, path parameters, query and,

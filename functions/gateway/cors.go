@@ -4,7 +4,7 @@ import (
 	"net/http"
 	"slices"
 
-	"github.com/skyflow-oss/skyflow/shared/apierr"
+	"github.com/skyflow-oss/skyflow/runtime/apierr"
 )
 
 // allowedOrigin reports whether a browser page from origin may call the API.

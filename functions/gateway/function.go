@@ -2,7 +2,7 @@
 // it finds the route (routes.yaml), authenticates the bearer credential,
 // authorizes the route, rate-limits, answers from the response cache when
 // it can, and otherwise turns the request into a binary-mode CloudEvent,
-// signs it for the route's function (shared/sender) and POSTs it there;
+// signs it for the route's function (runtime/sender) and POSTs it there;
 // the reply event becomes the HTTP response. Errors are the API's envelope
 // and every response carries X-Request-Id.
 //
@@ -30,16 +30,16 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/skyflow-oss/skyflow/shared/apierr"
-	"github.com/skyflow-oss/skyflow/shared/config"
-	"github.com/skyflow-oss/skyflow/shared/db"
-	"github.com/skyflow-oss/skyflow/shared/identity"
-	"github.com/skyflow-oss/skyflow/shared/metrics"
-	"github.com/skyflow-oss/skyflow/shared/ratelimit"
-	"github.com/skyflow-oss/skyflow/shared/request"
-	"github.com/skyflow-oss/skyflow/shared/respcache"
-	"github.com/skyflow-oss/skyflow/shared/sender"
-	"github.com/skyflow-oss/skyflow/shared/signing"
+	"github.com/skyflow-oss/skyflow/domain/identity"
+	"github.com/skyflow-oss/skyflow/domain/identity/signing"
+	"github.com/skyflow-oss/skyflow/functions/gateway/ratelimit"
+	"github.com/skyflow-oss/skyflow/functions/gateway/respcache"
+	"github.com/skyflow-oss/skyflow/runtime/apierr"
+	"github.com/skyflow-oss/skyflow/runtime/config"
+	"github.com/skyflow-oss/skyflow/runtime/db"
+	"github.com/skyflow-oss/skyflow/runtime/metrics"
+	"github.com/skyflow-oss/skyflow/runtime/request"
+	"github.com/skyflow-oss/skyflow/runtime/sender"
 )
 
 // Source is the source of the events the gateway sends.
@@ -272,7 +272,7 @@ func tooMany(w http.ResponseWriter) {
 }
 
 // event turns the request into the CloudEvent the function takes
-// (shared/request is the contract).
+// (runtime/request is the contract).
 func (f *Function) event(ctx context.Context, r *http.Request, route *Route, params map[string]string, p request.Principal, client string, body []byte) event.Event {
 	e := event.New()
 	e.SetID(ctx.Value(requestIDKey{}).(string))

@@ -31,15 +31,15 @@ import (
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/skyflow-oss/skyflow/domain/identity"
+	"github.com/skyflow-oss/skyflow/domain/identity/signing"
+	"github.com/skyflow-oss/skyflow/functions/gateway/respcache"
 	"github.com/skyflow-oss/skyflow/local/devcert"
-	"github.com/skyflow-oss/skyflow/shared/apierr"
-	"github.com/skyflow-oss/skyflow/shared/functest"
-	"github.com/skyflow-oss/skyflow/shared/host"
-	"github.com/skyflow-oss/skyflow/shared/identity"
-	"github.com/skyflow-oss/skyflow/shared/request"
-	"github.com/skyflow-oss/skyflow/shared/respcache"
-	"github.com/skyflow-oss/skyflow/shared/sender"
-	"github.com/skyflow-oss/skyflow/shared/signing"
+	"github.com/skyflow-oss/skyflow/runtime/apierr"
+	"github.com/skyflow-oss/skyflow/runtime/host"
+	"github.com/skyflow-oss/skyflow/runtime/request"
+	"github.com/skyflow-oss/skyflow/runtime/sender"
+	"github.com/skyflow-oss/skyflow/testkit/functest"
 )
 
 // The route table names only functions that exist, each with the event

@@ -45,7 +45,7 @@ func (r *Route) Name() string { return r.Method + " " + r.Path }
 func (r *Route) Anonymous() bool { return r.Access == "anonymous" }
 
 // pathParams are the path parameters of the routes and the request
-// extension each travels in (shared/request).
+// extension each travels in (runtime/request).
 var pathParams = map[string]string{
 	"vaultID": "vaultid", "table": "table", "skyflow_id": "skyflowid",
 	"userID": "userid", "clientID": "clientid", "keyID": "keyid",

@@ -7,8 +7,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/skyflow-oss/skyflow/shared/config"
-	"github.com/skyflow-oss/skyflow/shared/ratelimit"
+	"github.com/skyflow-oss/skyflow/functions/gateway/ratelimit"
+	"github.com/skyflow-oss/skyflow/runtime/config"
 )
 
 // DefaultLimits are the rate limits when SKYFLOW_RATE_LIMITS sets none:

@@ -1,7 +1,7 @@
 // Package main is the keys-get function: it shows a vault's data-key
 // versions and how far the rewrap to the primary has got. The gateway
 // routes GET /v1/management/vaults/{vaultID}/keys to it as a
-// com.skyflow.vault.keys.get event (shared/request); it replies
+// com.skyflow.vault.keys.get event (runtime/request); it replies
 // com.skyflow.vault.keys.get.response. Key material is never shown.
 package main
 
@@ -10,8 +10,8 @@ import (
 
 	"github.com/cloudevents/sdk-go/v2/event"
 
-	"github.com/skyflow-oss/skyflow/shared/request"
-	"github.com/skyflow-oss/skyflow/shared/vaults"
+	"github.com/skyflow-oss/skyflow/domain/vaults"
+	"github.com/skyflow-oss/skyflow/runtime/request"
 )
 
 // Event types and the source of replies.

@@ -1,7 +1,7 @@
 // Package main is the keys-policy-update function: it sets how often a
 // vault's data keys rotate on their own (keys-rotate-due does it). The
 // gateway routes PUT /v1/management/vaults/{vaultID}/keys/policy to it as a
-// com.skyflow.vault.keys.policy.update event (shared/request); it replies
+// com.skyflow.vault.keys.policy.update event (runtime/request); it replies
 // com.skyflow.vault.keys.policy.update.response with the keys' status.
 package main
 
@@ -10,8 +10,8 @@ import (
 
 	"github.com/cloudevents/sdk-go/v2/event"
 
-	"github.com/skyflow-oss/skyflow/shared/request"
-	"github.com/skyflow-oss/skyflow/shared/vaults"
+	"github.com/skyflow-oss/skyflow/domain/vaults"
+	"github.com/skyflow-oss/skyflow/runtime/request"
 )
 
 // Event types and the source of replies and events.

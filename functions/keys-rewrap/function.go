@@ -18,17 +18,17 @@ import (
 
 	"github.com/cloudevents/sdk-go/v2/event"
 
-	"github.com/skyflow-oss/skyflow/shared/apierr"
-	"github.com/skyflow-oss/skyflow/shared/config"
-	"github.com/skyflow-oss/skyflow/shared/request"
-	"github.com/skyflow-oss/skyflow/shared/sender"
-	"github.com/skyflow-oss/skyflow/shared/vaults"
+	"github.com/skyflow-oss/skyflow/domain/vaults"
+	"github.com/skyflow-oss/skyflow/runtime/apierr"
+	"github.com/skyflow-oss/skyflow/runtime/config"
+	"github.com/skyflow-oss/skyflow/runtime/request"
+	"github.com/skyflow-oss/skyflow/runtime/sender"
 )
 
 // Event types it takes, and the source of its events.
 const (
 	RotatedType   = vaults.KeyRotatedType
-	ForgottenType = "com.skyflow.vault.subject.forgotten" // records.SubjectForgottenType, without linking shared/records
+	ForgottenType = "com.skyflow.vault.subject.forgotten" // records.SubjectForgottenType, without linking domain/records
 	PingType      = "dev.knative.sources.ping"
 	Source        = "/skyflow/functions/keys-rewrap"
 )

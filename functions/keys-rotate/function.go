@@ -1,7 +1,7 @@
 // Package main is the keys-rotate function: it gives a vault's data keys a
 // new primary version. The gateway routes POST
 // /v1/management/vaults/{vaultID}/keys/rotate to it as a
-// com.skyflow.vault.keys.rotate event (shared/request); it replies
+// com.skyflow.vault.keys.rotate event (runtime/request); it replies
 // com.skyflow.vault.keys.rotate.response with the vault's key versions, and
 // emits com.skyflow.vault.key.rotated, on which the vault's older
 // ciphertext is re-encrypted.
@@ -12,8 +12,8 @@ import (
 
 	"github.com/cloudevents/sdk-go/v2/event"
 
-	"github.com/skyflow-oss/skyflow/shared/request"
-	"github.com/skyflow-oss/skyflow/shared/vaults"
+	"github.com/skyflow-oss/skyflow/domain/vaults"
+	"github.com/skyflow-oss/skyflow/runtime/request"
 )
 
 // Event types and the source of replies and events.

@@ -2,7 +2,7 @@
 // platform's events mean for them. Its Triggers bring
 // com.skyflow.user.registered (the verification email, always sent),
 // com.skyflow.user.login.locked and com.skyflow.apikey.created (security
-// notices) and com.skyflow.webhook.disabled (webhooks notices); shared/notify
+// notices) and com.skyflow.webhook.disabled (webhooks notices); domain/notify
 // maps each to a notice, its recipients and their preferences.
 //
 // Each email is claimed in notifications_sent before it is sent and
@@ -22,15 +22,15 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/google/uuid"
 
-	"github.com/skyflow-oss/skyflow/shared/apierr"
-	"github.com/skyflow-oss/skyflow/shared/config"
-	"github.com/skyflow-oss/skyflow/shared/db"
-	"github.com/skyflow-oss/skyflow/shared/identity"
-	"github.com/skyflow-oss/skyflow/shared/notify"
-	"github.com/skyflow-oss/skyflow/shared/sender"
+	"github.com/skyflow-oss/skyflow/domain/identity"
+	"github.com/skyflow-oss/skyflow/domain/notify"
+	"github.com/skyflow-oss/skyflow/runtime/apierr"
+	"github.com/skyflow-oss/skyflow/runtime/config"
+	"github.com/skyflow-oss/skyflow/runtime/db"
+	"github.com/skyflow-oss/skyflow/runtime/sender"
 )
 
-// Source is where the function's verification tokens come from (shared/identity).
+// Source is where the function's verification tokens come from (domain/identity).
 const Source = "/skyflow/functions/notify-email"
 
 // Function is the notify-email function.

@@ -12,7 +12,7 @@ import (
 
 	gomail "github.com/wneessen/go-mail"
 
-	"github.com/skyflow-oss/skyflow/shared/notify"
+	"github.com/skyflow-oss/skyflow/domain/notify"
 )
 
 // The templates: one text and one HTML body per notice (the HTML inside

@@ -15,7 +15,7 @@ import (
 
 	gomail "github.com/wneessen/go-mail"
 
-	"github.com/skyflow-oss/skyflow/shared/config"
+	"github.com/skyflow-oss/skyflow/runtime/config"
 )
 
 // smtpTimeout bounds one delivery: connect, TLS, AUTH and the message.

@@ -2,7 +2,7 @@
 // notifications to the browsers and devices people subscribed
 // (push-subscribe). Its Triggers bring com.skyflow.user.login.locked and
 // com.skyflow.apikey.created (security notices) and
-// com.skyflow.webhook.disabled (webhooks notices); shared/notify maps each
+// com.skyflow.webhook.disabled (webhooks notices); domain/notify maps each
 // to a notice and its recipients, and a user gets it on push only when
 // their preferences choose push for its kind.
 //
@@ -35,13 +35,13 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/google/uuid"
 
-	"github.com/skyflow-oss/skyflow/shared/apierr"
-	"github.com/skyflow-oss/skyflow/shared/config"
-	"github.com/skyflow-oss/skyflow/shared/db"
-	"github.com/skyflow-oss/skyflow/shared/notify"
-	"github.com/skyflow-oss/skyflow/shared/push"
-	"github.com/skyflow-oss/skyflow/shared/safehttp"
-	"github.com/skyflow-oss/skyflow/shared/sender"
+	"github.com/skyflow-oss/skyflow/domain/notify"
+	"github.com/skyflow-oss/skyflow/domain/push"
+	"github.com/skyflow-oss/skyflow/runtime/apierr"
+	"github.com/skyflow-oss/skyflow/runtime/config"
+	"github.com/skyflow-oss/skyflow/runtime/db"
+	"github.com/skyflow-oss/skyflow/runtime/safehttp"
+	"github.com/skyflow-oss/skyflow/runtime/sender"
 )
 
 // pushTimeout bounds one push: connect, TLS and the push service's answer.

@@ -2,7 +2,7 @@
 // events (com.skyflow.*, from the broker) to the webhook endpoints that
 // subscribed to them, signed per Standard Webhooks, and retries what
 // failed when its PingSource (eventing/sources/notify-webhook.yaml) pings
-// it every minute (shared/webhooks does the work).
+// it every minute (domain/webhooks does the work).
 //
 // For each event it records one delivery per matching active endpoint
 // (once, however often the event is redelivered) and makes the first
@@ -24,10 +24,10 @@ import (
 
 	"github.com/cloudevents/sdk-go/v2/event"
 
-	"github.com/skyflow-oss/skyflow/shared/apierr"
-	"github.com/skyflow-oss/skyflow/shared/config"
-	"github.com/skyflow-oss/skyflow/shared/sender"
-	"github.com/skyflow-oss/skyflow/shared/webhooks"
+	"github.com/skyflow-oss/skyflow/domain/webhooks"
+	"github.com/skyflow-oss/skyflow/runtime/apierr"
+	"github.com/skyflow-oss/skyflow/runtime/config"
+	"github.com/skyflow-oss/skyflow/runtime/sender"
 )
 
 // Event types and sources.

@@ -15,11 +15,11 @@ import (
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/skyflow-oss/skyflow/shared/apierr"
-	"github.com/skyflow-oss/skyflow/shared/db"
-	"github.com/skyflow-oss/skyflow/shared/outbox"
-	"github.com/skyflow-oss/skyflow/shared/sender"
-	"github.com/skyflow-oss/skyflow/shared/testenv"
+	"github.com/skyflow-oss/skyflow/runtime/apierr"
+	"github.com/skyflow-oss/skyflow/runtime/db"
+	"github.com/skyflow-oss/skyflow/runtime/outbox"
+	"github.com/skyflow-oss/skyflow/runtime/sender"
+	"github.com/skyflow-oss/skyflow/testkit/testenv"
 )
 
 const (

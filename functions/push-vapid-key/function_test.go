@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/skyflow-oss/skyflow/shared/functest"
-	"github.com/skyflow-oss/skyflow/shared/push"
+	"github.com/skyflow-oss/skyflow/domain/push"
+	"github.com/skyflow-oss/skyflow/testkit/functest"
 )
 
 func TestAnswersThePublicKeyOnly(t *testing.T) {

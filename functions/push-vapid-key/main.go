@@ -1,5 +1,5 @@
 package main
 
-import "github.com/skyflow-oss/skyflow/shared/host"
+import "github.com/skyflow-oss/skyflow/runtime/host"
 
 func main() { host.Main(New()) }

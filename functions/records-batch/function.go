@@ -1,6 +1,6 @@
 // Package main is the records-batch function: it runs a batch of operations across the tables of a vault, in one transaction unless continueOnError.
 // The gateway routes POST /v1/vaults/{vaultID} to it as a com.skyflow.vault.records.batch event
-// (the contract is in shared/request); it replies com.skyflow.vault.records.batch.response, whose
+// (the contract is in runtime/request); it replies com.skyflow.vault.records.batch.response, whose
 // data is the HTTP response body.
 package main
 
@@ -8,9 +8,9 @@ import (
 	"context"
 
 	"github.com/cloudevents/sdk-go/v2/event"
-	"github.com/skyflow-oss/skyflow/shared/records"
-	"github.com/skyflow-oss/skyflow/shared/request"
-	"github.com/skyflow-oss/skyflow/shared/vaults"
+	"github.com/skyflow-oss/skyflow/domain/records"
+	"github.com/skyflow-oss/skyflow/domain/vaults"
+	"github.com/skyflow-oss/skyflow/runtime/request"
 )
 
 // Event types and the source of replies and events.

@@ -1,6 +1,6 @@
 // Package main is the records-delete function: it deletes one record.
 // The gateway routes DELETE /v1/vaults/{vaultID}/{table}/{skyflow_id} to it as a com.skyflow.vault.record.delete event
-// (the contract is in shared/request); it replies com.skyflow.vault.record.delete.response, whose
+// (the contract is in runtime/request); it replies com.skyflow.vault.record.delete.response, whose
 // data is the HTTP response body.
 package main
 
@@ -8,9 +8,9 @@ import (
 	"context"
 
 	"github.com/cloudevents/sdk-go/v2/event"
-	"github.com/skyflow-oss/skyflow/shared/records"
-	"github.com/skyflow-oss/skyflow/shared/request"
-	"github.com/skyflow-oss/skyflow/shared/vaults"
+	"github.com/skyflow-oss/skyflow/domain/records"
+	"github.com/skyflow-oss/skyflow/domain/vaults"
+	"github.com/skyflow-oss/skyflow/runtime/request"
 )
 
 // Event types and the source of replies and events.

@@ -3,9 +3,9 @@ package main
 import (
 	"testing"
 
-	"github.com/skyflow-oss/skyflow/shared/functest"
-	"github.com/skyflow-oss/skyflow/shared/records"
-	"github.com/skyflow-oss/skyflow/shared/request"
+	"github.com/skyflow-oss/skyflow/domain/records"
+	"github.com/skyflow-oss/skyflow/runtime/request"
+	"github.com/skyflow-oss/skyflow/testkit/functest"
 )
 
 func TestHandle(t *testing.T) {

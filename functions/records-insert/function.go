@@ -1,6 +1,6 @@
 // Package main is the records-insert function: it inserts records into a table of a vault.
 // The gateway routes POST /v1/vaults/{vaultID}/{table} to it as a com.skyflow.vault.records.insert event
-// (the contract is in shared/request); it replies com.skyflow.vault.records.insert.response, whose
+// (the contract is in runtime/request); it replies com.skyflow.vault.records.insert.response, whose
 // data is the HTTP response body.
 package main
 
@@ -8,9 +8,9 @@ import (
 	"context"
 
 	"github.com/cloudevents/sdk-go/v2/event"
-	"github.com/skyflow-oss/skyflow/shared/records"
-	"github.com/skyflow-oss/skyflow/shared/request"
-	"github.com/skyflow-oss/skyflow/shared/vaults"
+	"github.com/skyflow-oss/skyflow/domain/records"
+	"github.com/skyflow-oss/skyflow/domain/vaults"
+	"github.com/skyflow-oss/skyflow/runtime/request"
 )
 
 // Event types and the source of replies and events.

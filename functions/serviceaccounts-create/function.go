@@ -1,6 +1,6 @@
 // Package main is the serviceaccounts-create function: it creates a service account and returns its credentials.json.
 // The gateway routes POST /v1/serviceaccounts to it as a com.skyflow.serviceaccount.create event
-// (the contract is in shared/request); it replies com.skyflow.serviceaccount.create.response, whose
+// (the contract is in runtime/request); it replies com.skyflow.serviceaccount.create.response, whose
 // data is the HTTP response body.
 package main
 
@@ -9,8 +9,8 @@ import (
 
 	"github.com/cloudevents/sdk-go/v2/event"
 
-	"github.com/skyflow-oss/skyflow/shared/identity"
-	"github.com/skyflow-oss/skyflow/shared/request"
+	"github.com/skyflow-oss/skyflow/domain/identity"
+	"github.com/skyflow-oss/skyflow/runtime/request"
 )
 
 // Event types and the source of replies and events.

@@ -3,12 +3,12 @@
 // record of the vault's data_subject tables that belongs to the subject is
 // deleted with its tokens and the subject's own key, in one transaction,
 // and then the subject's key is shredded from every backup too (the vault's
-// subject epoch key that wrapped it is destroyed, shared/vaults/subjects.go)
+// subject epoch key that wrapped it is destroyed, domain/vaults/subjects.go)
 // for up to SKYFLOW_FORGET_SHRED_BUDGET; what is left, keys-rewrap finishes
 // (com.skyflow.vault.subject.forgotten, then its ping). The gateway routes
 // POST /v1/vaults/{vaultID}/subjects/forget to it as a
 // com.skyflow.vault.subject.forget event (the contract is in
-// shared/request); it replies com.skyflow.vault.subject.forget.response,
+// runtime/request); it replies com.skyflow.vault.subject.forget.response,
 // whose data is the HTTP response body. Neither the reply nor any event
 // repeats the subject's identifier.
 package main
@@ -19,10 +19,10 @@ import (
 
 	"github.com/cloudevents/sdk-go/v2/event"
 
-	"github.com/skyflow-oss/skyflow/shared/config"
-	"github.com/skyflow-oss/skyflow/shared/records"
-	"github.com/skyflow-oss/skyflow/shared/request"
-	"github.com/skyflow-oss/skyflow/shared/vaults"
+	"github.com/skyflow-oss/skyflow/domain/records"
+	"github.com/skyflow-oss/skyflow/domain/vaults"
+	"github.com/skyflow-oss/skyflow/runtime/config"
+	"github.com/skyflow-oss/skyflow/runtime/request"
 )
 
 // Event types and the source of replies and events.

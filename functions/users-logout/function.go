@@ -1,6 +1,6 @@
 // Package main is the users-logout function: it ends a session: its refresh tokens are revoked and its access tokens denied.
 // The gateway routes POST /v1/auth/logout to it as a com.skyflow.user.logout event
-// (the contract is in shared/request); it replies com.skyflow.user.logout.response, whose
+// (the contract is in runtime/request); it replies com.skyflow.user.logout.response, whose
 // data is the HTTP response body.
 package main
 
@@ -9,8 +9,8 @@ import (
 
 	"github.com/cloudevents/sdk-go/v2/event"
 
-	"github.com/skyflow-oss/skyflow/shared/identity"
-	"github.com/skyflow-oss/skyflow/shared/request"
+	"github.com/skyflow-oss/skyflow/domain/identity"
+	"github.com/skyflow-oss/skyflow/runtime/request"
 )
 
 // Event types and the source of replies and events.

@@ -1,6 +1,6 @@
 // Package main is the users-profile-update function: it changes the calling user's profile.
 // The gateway routes PATCH /v1/users/me to it as a com.skyflow.user.profile.update event
-// (the contract is in shared/request); it replies com.skyflow.user.profile.update.response, whose
+// (the contract is in runtime/request); it replies com.skyflow.user.profile.update.response, whose
 // data is the HTTP response body.
 package main
 
@@ -9,8 +9,8 @@ import (
 
 	"github.com/cloudevents/sdk-go/v2/event"
 
-	"github.com/skyflow-oss/skyflow/shared/identity"
-	"github.com/skyflow-oss/skyflow/shared/request"
+	"github.com/skyflow-oss/skyflow/domain/identity"
+	"github.com/skyflow-oss/skyflow/runtime/request"
 )
 
 // Event types and the source of replies and events.

@@ -1,6 +1,6 @@
 // Package main is the users-refresh function: it trades a refresh token for a new session, revoking the session when a spent token comes back.
 // The gateway routes POST /v1/auth/refresh to it as a com.skyflow.user.session.refresh event
-// (the contract is in shared/request); it replies com.skyflow.user.session.refresh.response, whose
+// (the contract is in runtime/request); it replies com.skyflow.user.session.refresh.response, whose
 // data is the HTTP response body.
 package main
 
@@ -9,8 +9,8 @@ import (
 
 	"github.com/cloudevents/sdk-go/v2/event"
 
-	"github.com/skyflow-oss/skyflow/shared/identity"
-	"github.com/skyflow-oss/skyflow/shared/request"
+	"github.com/skyflow-oss/skyflow/domain/identity"
+	"github.com/skyflow-oss/skyflow/runtime/request"
 )
 
 // Event types and the source of replies and events.

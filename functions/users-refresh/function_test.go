@@ -3,8 +3,8 @@ package main
 import (
 	"testing"
 
-	"github.com/skyflow-oss/skyflow/shared/functest"
-	"github.com/skyflow-oss/skyflow/shared/identity"
+	"github.com/skyflow-oss/skyflow/domain/identity"
+	"github.com/skyflow-oss/skyflow/testkit/functest"
 )
 
 func TestHandle(t *testing.T) {

@@ -1,6 +1,6 @@
 // Package main is the users-register function: it registers a user account and announces it for the verification email.
 // The gateway routes POST /v1/users to it as a com.skyflow.user.register event
-// (the contract is in shared/request); it replies com.skyflow.user.register.response, whose
+// (the contract is in runtime/request); it replies com.skyflow.user.register.response, whose
 // data is the HTTP response body.
 package main
 
@@ -9,8 +9,8 @@ import (
 
 	"github.com/cloudevents/sdk-go/v2/event"
 
-	"github.com/skyflow-oss/skyflow/shared/identity"
-	"github.com/skyflow-oss/skyflow/shared/request"
+	"github.com/skyflow-oss/skyflow/domain/identity"
+	"github.com/skyflow-oss/skyflow/runtime/request"
 )
 
 // Event types and the source of replies and events.

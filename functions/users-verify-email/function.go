@@ -1,6 +1,6 @@
 // Package main is the users-verify-email function: it marks a user's email address verified with the token of the link sent to it.
 // The gateway routes POST /v1/users/verify-email to it as a com.skyflow.user.email.verify event
-// (the contract is in shared/request); it replies com.skyflow.user.email.verify.response, whose
+// (the contract is in runtime/request); it replies com.skyflow.user.email.verify.response, whose
 // data is the HTTP response body.
 package main
 
@@ -9,8 +9,8 @@ import (
 
 	"github.com/cloudevents/sdk-go/v2/event"
 
-	"github.com/skyflow-oss/skyflow/shared/identity"
-	"github.com/skyflow-oss/skyflow/shared/request"
+	"github.com/skyflow-oss/skyflow/domain/identity"
+	"github.com/skyflow-oss/skyflow/runtime/request"
 )
 
 // Event types and the source of replies and events.

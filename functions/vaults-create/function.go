@@ -1,6 +1,6 @@
 // Package main is the vaults-create function: it creates a vault from a schema and an optional policy.
 // The gateway routes POST /v1/management/vaults to it as a com.skyflow.vault.create event
-// (the contract is in shared/request); it replies com.skyflow.vault.create.response, whose
+// (the contract is in runtime/request); it replies com.skyflow.vault.create.response, whose
 // data is the HTTP response body.
 package main
 
@@ -8,8 +8,8 @@ import (
 	"context"
 
 	"github.com/cloudevents/sdk-go/v2/event"
-	"github.com/skyflow-oss/skyflow/shared/request"
-	"github.com/skyflow-oss/skyflow/shared/vaults"
+	"github.com/skyflow-oss/skyflow/domain/vaults"
+	"github.com/skyflow-oss/skyflow/runtime/request"
 )
 
 // Event types and the source of replies and events.

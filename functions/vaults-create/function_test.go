@@ -4,8 +4,8 @@ import (
 	"encoding/json"
 	"testing"
 
-	"github.com/skyflow-oss/skyflow/shared/functest"
-	"github.com/skyflow-oss/skyflow/shared/vaults"
+	"github.com/skyflow-oss/skyflow/domain/vaults"
+	"github.com/skyflow-oss/skyflow/testkit/functest"
 )
 
 func TestHandle(t *testing.T) {

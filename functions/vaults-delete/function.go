@@ -1,9 +1,9 @@
 // Package main is the vaults-delete function: it deletes a vault with
 // everything in it and then destroys the vault's own key, so that no
 // backup of the database can be decrypted for it any more
-// (crypto-shredding, shared/vaults/shred.go). The gateway routes DELETE
+// (crypto-shredding, domain/vaults/shred.go). The gateway routes DELETE
 // /v1/management/vaults/{vaultID} to it as a com.skyflow.vault.delete event
-// (shared/request); it replies com.skyflow.vault.delete.response.
+// (runtime/request); it replies com.skyflow.vault.delete.response.
 package main
 
 import (
@@ -11,8 +11,8 @@ import (
 
 	"github.com/cloudevents/sdk-go/v2/event"
 
-	"github.com/skyflow-oss/skyflow/shared/request"
-	"github.com/skyflow-oss/skyflow/shared/vaults"
+	"github.com/skyflow-oss/skyflow/domain/vaults"
+	"github.com/skyflow-oss/skyflow/runtime/request"
 )
 
 // Event types and the source of replies and events.

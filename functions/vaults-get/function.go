@@ -1,6 +1,6 @@
 // Package main is the vaults-get function: it shows a vault: its schema, policy and versions.
 // The gateway routes GET /v1/management/vaults/{vaultID} to it as a com.skyflow.vault.get event
-// (the contract is in shared/request); it replies com.skyflow.vault.get.response, whose
+// (the contract is in runtime/request); it replies com.skyflow.vault.get.response, whose
 // data is the HTTP response body.
 package main
 
@@ -8,8 +8,8 @@ import (
 	"context"
 
 	"github.com/cloudevents/sdk-go/v2/event"
-	"github.com/skyflow-oss/skyflow/shared/request"
-	"github.com/skyflow-oss/skyflow/shared/vaults"
+	"github.com/skyflow-oss/skyflow/domain/vaults"
+	"github.com/skyflow-oss/skyflow/runtime/request"
 )
 
 // Event types and the source of replies and events.

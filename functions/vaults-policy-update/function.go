@@ -1,6 +1,6 @@
 // Package main is the vaults-policy-update function: it stores a new version of a vault's policy.
 // The gateway routes PUT /v1/management/vaults/{vaultID}/policy to it as a com.skyflow.vault.policy.update event
-// (the contract is in shared/request); it replies com.skyflow.vault.policy.update.response, whose
+// (the contract is in runtime/request); it replies com.skyflow.vault.policy.update.response, whose
 // data is the HTTP response body.
 package main
 
@@ -8,8 +8,8 @@ import (
 	"context"
 
 	"github.com/cloudevents/sdk-go/v2/event"
-	"github.com/skyflow-oss/skyflow/shared/request"
-	"github.com/skyflow-oss/skyflow/shared/vaults"
+	"github.com/skyflow-oss/skyflow/domain/vaults"
+	"github.com/skyflow-oss/skyflow/runtime/request"
 )
 
 // Event types and the source of replies and events.

@@ -1,7 +1,7 @@
 // Package main is the webhooks-delete function: it deletes a webhook
 // endpoint and its delivery log; nothing more is delivered to it.
 // The gateway routes DELETE /v1/webhooks/{webhookID} to it as a com.skyflow.webhook.delete event
-// (administrators only; the contract is in shared/request); it replies
+// (administrators only; the contract is in runtime/request); it replies
 // com.skyflow.webhook.delete.response, whose data is the HTTP response body.
 package main
 
@@ -10,8 +10,8 @@ import (
 
 	"github.com/cloudevents/sdk-go/v2/event"
 
-	"github.com/skyflow-oss/skyflow/shared/request"
-	"github.com/skyflow-oss/skyflow/shared/webhooks"
+	"github.com/skyflow-oss/skyflow/domain/webhooks"
+	"github.com/skyflow-oss/skyflow/runtime/request"
 )
 
 // Event types and the source of replies and events.

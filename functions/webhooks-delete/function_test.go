@@ -4,9 +4,9 @@ import (
 	"context"
 	"testing"
 
-	"github.com/skyflow-oss/skyflow/shared/functest"
-	"github.com/skyflow-oss/skyflow/shared/webhooks"
-	"github.com/skyflow-oss/skyflow/shared/webhooks/webhookstest"
+	"github.com/skyflow-oss/skyflow/domain/webhooks"
+	"github.com/skyflow-oss/skyflow/domain/webhooks/webhookstest"
+	"github.com/skyflow-oss/skyflow/testkit/functest"
 )
 
 func TestDeleteRemovesTheEndpoint(t *testing.T) {

@@ -3,7 +3,7 @@
 // optionally by status: event, status, attempts, latency, last response
 // code and error, next attempt; never a payload or a response body.
 // The gateway routes GET /v1/webhooks/{webhookID}/deliveries to it as a com.skyflow.webhook.deliveries.list event
-// (administrators only; the contract is in shared/request); it replies
+// (administrators only; the contract is in runtime/request); it replies
 // com.skyflow.webhook.deliveries.list.response, whose data is the HTTP response body.
 package main
 
@@ -12,8 +12,8 @@ import (
 
 	"github.com/cloudevents/sdk-go/v2/event"
 
-	"github.com/skyflow-oss/skyflow/shared/request"
-	"github.com/skyflow-oss/skyflow/shared/webhooks"
+	"github.com/skyflow-oss/skyflow/domain/webhooks"
+	"github.com/skyflow-oss/skyflow/runtime/request"
 )
 
 // Event types and the source of replies and events.

@@ -14,11 +14,11 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/google/uuid"
 
-	"github.com/skyflow-oss/skyflow/shared/functest"
-	"github.com/skyflow-oss/skyflow/shared/request"
-	"github.com/skyflow-oss/skyflow/shared/sender"
-	"github.com/skyflow-oss/skyflow/shared/webhooks"
-	"github.com/skyflow-oss/skyflow/shared/webhooks/webhookstest"
+	"github.com/skyflow-oss/skyflow/domain/webhooks"
+	"github.com/skyflow-oss/skyflow/domain/webhooks/webhookstest"
+	"github.com/skyflow-oss/skyflow/runtime/request"
+	"github.com/skyflow-oss/skyflow/runtime/sender"
+	"github.com/skyflow-oss/skyflow/testkit/functest"
 )
 
 // The delivery log: newest first, paged, by status; event, status,

@@ -2,7 +2,7 @@
 // endpoint that was disabled (after failing for long, or answering 410);
 // the deliveries pending when it was disabled resume.
 // The gateway routes POST /v1/webhooks/{webhookID}/enable to it as a com.skyflow.webhook.enable event
-// (administrators only; the contract is in shared/request); it replies
+// (administrators only; the contract is in runtime/request); it replies
 // com.skyflow.webhook.enable.response, whose data is the HTTP response body.
 package main
 
@@ -11,8 +11,8 @@ import (
 
 	"github.com/cloudevents/sdk-go/v2/event"
 
-	"github.com/skyflow-oss/skyflow/shared/request"
-	"github.com/skyflow-oss/skyflow/shared/webhooks"
+	"github.com/skyflow-oss/skyflow/domain/webhooks"
+	"github.com/skyflow-oss/skyflow/runtime/request"
 )
 
 // Event types and the source of replies and events.

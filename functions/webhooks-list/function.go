@@ -2,7 +2,7 @@
 // newest first, paged (page_size, page_token) and optionally by status;
 // never a secret.
 // The gateway routes GET /v1/webhooks to it as a com.skyflow.webhook.list event
-// (administrators only; the contract is in shared/request); it replies
+// (administrators only; the contract is in runtime/request); it replies
 // com.skyflow.webhook.list.response, whose data is the HTTP response body.
 package main
 
@@ -11,8 +11,8 @@ import (
 
 	"github.com/cloudevents/sdk-go/v2/event"
 
-	"github.com/skyflow-oss/skyflow/shared/request"
-	"github.com/skyflow-oss/skyflow/shared/webhooks"
+	"github.com/skyflow-oss/skyflow/domain/webhooks"
+	"github.com/skyflow-oss/skyflow/runtime/request"
 )
 
 // Event types and the source of replies and events.

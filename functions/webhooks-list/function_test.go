@@ -6,10 +6,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/skyflow-oss/skyflow/shared/functest"
-	"github.com/skyflow-oss/skyflow/shared/request"
-	"github.com/skyflow-oss/skyflow/shared/webhooks"
-	"github.com/skyflow-oss/skyflow/shared/webhooks/webhookstest"
+	"github.com/skyflow-oss/skyflow/domain/webhooks"
+	"github.com/skyflow-oss/skyflow/domain/webhooks/webhookstest"
+	"github.com/skyflow-oss/skyflow/runtime/request"
+	"github.com/skyflow-oss/skyflow/testkit/functest"
 )
 
 func query(q string) map[string]string { return map[string]string{request.ExtQuery: q} }

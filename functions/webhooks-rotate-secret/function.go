@@ -2,7 +2,7 @@
 // endpoint a new signing secret, shown this once; the previous one keeps
 // signing beside it for SKYFLOW_WEBHOOK_SECRET_OVERLAP (24h).
 // The gateway routes POST /v1/webhooks/{webhookID}/secret/rotate to it as a com.skyflow.webhook.secret.rotate event
-// (administrators only; the contract is in shared/request); it replies
+// (administrators only; the contract is in runtime/request); it replies
 // com.skyflow.webhook.secret.rotate.response, whose data is the HTTP response body.
 package main
 
@@ -12,9 +12,9 @@ import (
 
 	"github.com/cloudevents/sdk-go/v2/event"
 
-	"github.com/skyflow-oss/skyflow/shared/config"
-	"github.com/skyflow-oss/skyflow/shared/request"
-	"github.com/skyflow-oss/skyflow/shared/webhooks"
+	"github.com/skyflow-oss/skyflow/domain/webhooks"
+	"github.com/skyflow-oss/skyflow/runtime/config"
+	"github.com/skyflow-oss/skyflow/runtime/request"
 )
 
 // Event types and the source of replies and events.

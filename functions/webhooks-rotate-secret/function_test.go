@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/skyflow-oss/skyflow/shared/functest"
-	"github.com/skyflow-oss/skyflow/shared/webhooks"
-	"github.com/skyflow-oss/skyflow/shared/webhooks/webhookstest"
+	"github.com/skyflow-oss/skyflow/domain/webhooks"
+	"github.com/skyflow-oss/skyflow/domain/webhooks/webhookstest"
+	"github.com/skyflow-oss/skyflow/testkit/functest"
 )
 
 func TestRotateGivesANewSecretOnce(t *testing.T) {

@@ -2,7 +2,7 @@
 // endpoint (URL, event types or prefixes, an optional vault) and returns it
 // with its signing secret, shown this once.
 // The gateway routes POST /v1/webhooks to it as a com.skyflow.webhook.subscribe event
-// (administrators only; the contract is in shared/request); it replies
+// (administrators only; the contract is in runtime/request); it replies
 // com.skyflow.webhook.subscribe.response, whose data is the HTTP response body.
 package main
 
@@ -11,8 +11,8 @@ import (
 
 	"github.com/cloudevents/sdk-go/v2/event"
 
-	"github.com/skyflow-oss/skyflow/shared/request"
-	"github.com/skyflow-oss/skyflow/shared/webhooks"
+	"github.com/skyflow-oss/skyflow/domain/webhooks"
+	"github.com/skyflow-oss/skyflow/runtime/request"
 )
 
 // Event types and the source of replies and events.

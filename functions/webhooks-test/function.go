@@ -3,7 +3,7 @@
 // endpoint only, and answers the event and message ids to find in the
 // delivery log.
 // The gateway routes POST /v1/webhooks/{webhookID}/test to it as a com.skyflow.webhook.test event
-// (administrators only; the contract is in shared/request); it replies
+// (administrators only; the contract is in runtime/request); it replies
 // com.skyflow.webhook.test.response, whose data is the HTTP response body.
 package main
 
@@ -12,8 +12,8 @@ import (
 
 	"github.com/cloudevents/sdk-go/v2/event"
 
-	"github.com/skyflow-oss/skyflow/shared/request"
-	"github.com/skyflow-oss/skyflow/shared/webhooks"
+	"github.com/skyflow-oss/skyflow/domain/webhooks"
+	"github.com/skyflow-oss/skyflow/runtime/request"
 )
 
 // Event types and the source of replies and events.

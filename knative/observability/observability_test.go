@@ -31,23 +31,23 @@ type metricSource struct {
 // the dashboard may query. A name that is not here is a typo, or a metric
 // nobody exports. Add a name only with its source.
 var knownMetrics = map[string]metricSource{
-	// Skyflow, shared/host/metrics.go: every function.
-	"skyflow_function_events_received_total":  {from: "shared/host"},
-	"skyflow_function_event_errors_total":     {from: "shared/host"},
-	"skyflow_function_event_duration_seconds": {from: "shared/host", histogram: true},
-	"skyflow_function_events_in_flight":       {from: "shared/host"},
-	"skyflow_function_panics_total":           {from: "shared/host"},
-	// Skyflow, shared/outbox/metrics.go: every process that publishes events.
-	"skyflow_outbox_pending_events":         {from: "shared/outbox"},
-	"skyflow_outbox_publish_failures_total": {from: "shared/outbox"},
-	"skyflow_outbox_events_published_total": {from: "shared/outbox"},
-	"skyflow_outbox_sweep_resends_total":    {from: "shared/outbox"},
+	// Skyflow, runtime/host/metrics.go: every function.
+	"skyflow_function_events_received_total":  {from: "runtime/host"},
+	"skyflow_function_event_errors_total":     {from: "runtime/host"},
+	"skyflow_function_event_duration_seconds": {from: "runtime/host", histogram: true},
+	"skyflow_function_events_in_flight":       {from: "runtime/host"},
+	"skyflow_function_panics_total":           {from: "runtime/host"},
+	// Skyflow, runtime/outbox/metrics.go: every process that publishes events.
+	"skyflow_outbox_pending_events":         {from: "runtime/outbox"},
+	"skyflow_outbox_publish_failures_total": {from: "runtime/outbox"},
+	"skyflow_outbox_events_published_total": {from: "runtime/outbox"},
+	"skyflow_outbox_sweep_resends_total":    {from: "runtime/outbox"},
 	// Skyflow, functions/dead-letters: the Broker's dead-letter sink.
 	"skyflow_dead_letters_total": {from: "functions/dead-letters"},
-	// Skyflow, shared/webhooks/metrics.go: notify-webhook.
-	"skyflow_webhook_deliveries_total":         {from: "shared/webhooks"},
-	"skyflow_webhook_endpoints_disabled_total": {from: "shared/webhooks"},
-	"skyflow_webhook_pending_deliveries":       {from: "shared/webhooks"},
+	// Skyflow, domain/webhooks/metrics.go: notify-webhook.
+	"skyflow_webhook_deliveries_total":         {from: "domain/webhooks"},
+	"skyflow_webhook_endpoints_disabled_total": {from: "domain/webhooks"},
+	"skyflow_webhook_pending_deliveries":       {from: "domain/webhooks"},
 	// Skyflow, functions/gateway: announced names; checked against the
 	// source once the gateway exists (TestSkyflowMetricNamesExist).
 	"skyflow_gateway_requests_total":           {from: "functions/gateway", planned: true},
@@ -64,7 +64,7 @@ var knownMetrics = map[string]metricSource{
 	"kafka_consumergroup_lag": {from: "Kafka Exporter"},
 	// Prometheus itself: one per scrape target.
 	"up": {from: "Prometheus"},
-	// client_golang's Go and process collectors (shared/metrics registers them).
+	// client_golang's Go and process collectors (runtime/metrics registers them).
 	"go_goroutines":                 {from: "Go runtime"},
 	"process_resident_memory_bytes": {from: "process collector"},
 	"process_cpu_seconds_total":     {from: "process collector"},
@@ -530,7 +530,7 @@ func TestSkyflowMetricNamesExist(t *testing.T) {
 	root := filepath.Join("..", "..")
 	registered := map[string]bool{}
 	re := regexp.MustCompile(`Name:\s+"(skyflow_[a-z0-9_]+)"`)
-	for _, dir := range []string{"shared", "functions"} {
+	for _, dir := range []string{"runtime", "domain", "functions"} {
 		err := filepath.WalkDir(filepath.Join(root, dir), func(path string, e os.DirEntry, err error) error {
 			if err != nil || e.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
 				return err
@@ -564,7 +564,7 @@ func TestSkyflowMetricNamesExist(t *testing.T) {
 			}
 			continue
 		}
-		t.Errorf("%s: no Go code in shared/ or functions/ registers it (from %s)", name, m.from)
+		t.Errorf("%s: no Go code in runtime/, domain/ or functions/ registers it (from %s)", name, m.from)
 	}
 }
 

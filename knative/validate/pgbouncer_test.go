@@ -292,7 +292,7 @@ func TestPgBouncerSettings(t *testing.T) {
 	p := decodePgBouncer(t, rendered(t, "prod"))
 	settings, includes, lastInclude := ini(p.config.Data["pgbouncer.ini"])
 	for k, want := range map[string]string{
-		// shared/db's cache_describe is built for it; session pooling
+		// runtime/db's cache_describe is built for it; session pooling
 		// would pool nothing, with one server connection per client.
 		"pool_mode": "transaction",
 		// No password in the clear between the functions and PgBouncer.

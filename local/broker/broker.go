@@ -40,7 +40,7 @@ import (
 
 	"github.com/skyflow-oss/skyflow/local/kafka"
 	"github.com/skyflow-oss/skyflow/local/manifest"
-	assertion "github.com/skyflow-oss/skyflow/shared/sender"
+	assertion "github.com/skyflow-oss/skyflow/runtime/sender"
 )
 
 // Defaults of Config. One partition per topic: every group commit fsyncs
@@ -73,7 +73,7 @@ type Config struct {
 	HTTPClient *http.Client
 	// Partitions of the topics created (default 1).
 	Partitions int32
-	// Signer signs each delivery to a Service (shared/sender); nil sends
+	// Signer signs each delivery to a Service (runtime/sender); nil sends
 	// them unsigned, which functions refuse.
 	Signer *assertion.Signer
 	// Registerer receives the metrics (optional).

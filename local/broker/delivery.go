@@ -15,7 +15,7 @@ import (
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 
 	"github.com/skyflow-oss/skyflow/local/manifest"
-	assertion "github.com/skyflow-oss/skyflow/shared/sender"
+	assertion "github.com/skyflow-oss/skyflow/runtime/sender"
 )
 
 // Delivery defaults where neither the Trigger nor the Broker says.

@@ -18,12 +18,12 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/skyflow-oss/skyflow/shared/db"
+	"github.com/skyflow-oss/skyflow/runtime/db"
 )
 
 // The private PgBouncer's limits. `make run` runs some sixty function
 // processes, and every test platform as many again, each with a pool of its
-// own (shared/db): straight to PostgreSQL that was several hundred server
+// own (runtime/db): straight to PostgreSQL that was several hundred server
 // connections, which is how `make run` beside `make test` ran out of them
 // (SQLSTATE 53300). Through PgBouncer in transaction mode a server
 // connection serves one transaction at a time for any client.
@@ -166,7 +166,7 @@ const (
 	// TestDatabaseEnv is the private PostgreSQL's database postgres, direct.
 	TestDatabaseEnv = "SKYFLOW_TEST_DATABASE_URL"
 	// TestPgBouncerEnv is the same database through the private PgBouncer,
-	// for shared/db (it may carry db.CancelRequestsParam).
+	// for runtime/db (it may carry db.CancelRequestsParam).
 	TestPgBouncerEnv = "SKYFLOW_TEST_PGBOUNCER_URL"
 )
 
@@ -174,7 +174,7 @@ const (
 // TestPgBouncerEnv names, when directURL is a database on the PostgreSQL
 // server of TestDatabaseEnv, which that PgBouncer pools; otherwise it
 // returns directURL and false. So a test platform, which gets a database
-// of its own (shared/testenv), runs its functions through the PgBouncer
+// of its own (testkit/testenv), runs its functions through the PgBouncer
 // that `make test` started, as `make run` does.
 func PooledFromEnv(directURL string) (string, bool) {
 	server, err := url.Parse(os.Getenv(TestDatabaseEnv))
@@ -363,7 +363,7 @@ func pgbouncerServerPort(ctx context.Context, pooledURL string) (int, error) {
 }
 
 // pooledConnect opens one connection to a pooled URL, which only
-// shared/db reads whole (db.CancelRequestsParam is not for the server).
+// runtime/db reads whole (db.CancelRequestsParam is not for the server).
 func pooledConnect(ctx context.Context, pooledURL string) (*pgx.Conn, error) {
 	cfg, err := db.ParseConfig(pooledURL)
 	if err != nil {

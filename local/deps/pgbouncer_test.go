@@ -15,7 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/skyflow-oss/skyflow/shared/db"
+	"github.com/skyflow-oss/skyflow/runtime/db"
 )
 
 func startPgBouncer(t *testing.T, ctx context.Context, dir string, serverPort int, log *syncBuf) *PgBouncer {
@@ -28,7 +28,7 @@ func startPgBouncer(t *testing.T, ctx context.Context, dir string, serverPort in
 	return b
 }
 
-// pooledQuery is pgQuery through PgBouncer: its URLs are for shared/db.
+// pooledQuery is pgQuery through PgBouncer: its URLs are for runtime/db.
 func pooledQuery(t *testing.T, ctx context.Context, url, sql string) string {
 	t.Helper()
 	c, err := pooledConnect(ctx, url)
@@ -78,7 +78,7 @@ func pgbouncerShow(t *testing.T, ctx context.Context, b *PgBouncer, what string)
 // TestPgBouncerTransactionPooling is the evidence that the functions'
 // pools fit through PgBouncer: more than twice as many client connections
 // as PostgreSQL's max_connections, each in a transaction at the same moment,
-// all succeed, with pgx in the mode shared/db sets for a pooler, while
+// all succeed, with pgx in the mode runtime/db sets for a pooler, while
 // PostgreSQL sees at most one pool's worth of server connections.
 func TestPgBouncerTransactionPooling(t *testing.T) {
 	t.Parallel()

@@ -18,7 +18,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/skyflow-oss/skyflow/local/manifest"
-	"github.com/skyflow-oss/skyflow/shared/sender"
+	"github.com/skyflow-oss/skyflow/runtime/sender"
 )
 
 // EventType is the type of every event a PingSource sends.
@@ -33,7 +33,7 @@ type Resolver func(d manifest.Destination, namespace string) (*url.URL, error)
 // Run sends each source's event at its scheduled times until ctx is done.
 // A failed send is logged and not retried: the next tick sends again, as
 // Knative's ping adapter does.
-// signer, when set, signs each event for the sink Service (shared/sender).
+// signer, when set, signs each event for the sink Service (runtime/sender).
 func Run(ctx context.Context, sources []manifest.PingSource, resolve Resolver, client *http.Client, signer *sender.Signer, log *slog.Logger) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)

@@ -9,8 +9,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/skyflow-oss/skyflow/domain/push"
 	"github.com/skyflow-oss/skyflow/local/mailbox"
-	"github.com/skyflow-oss/skyflow/shared/push"
 )
 
 // Where the local platform keeps what the notification functions need,

@@ -25,6 +25,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/skyflow-oss/skyflow/domain/crypto/kek"
+	"github.com/skyflow-oss/skyflow/domain/push"
 	"github.com/skyflow-oss/skyflow/local/broker"
 	"github.com/skyflow-oss/skyflow/local/deps"
 	"github.com/skyflow-oss/skyflow/local/devcert"
@@ -33,10 +35,8 @@ import (
 	"github.com/skyflow-oss/skyflow/local/manifest"
 	"github.com/skyflow-oss/skyflow/local/ping"
 	"github.com/skyflow-oss/skyflow/local/supervisor"
-	"github.com/skyflow-oss/skyflow/shared/crypto/kek"
-	"github.com/skyflow-oss/skyflow/shared/db/migrate"
-	"github.com/skyflow-oss/skyflow/shared/push"
-	"github.com/skyflow-oss/skyflow/shared/sender"
+	"github.com/skyflow-oss/skyflow/runtime/db/migrate"
+	"github.com/skyflow-oss/skyflow/runtime/sender"
 )
 
 // DefaultBroker is the Broker whose ingress every function gets as K_SINK.
@@ -372,7 +372,7 @@ func (p *Platform) tokenURI() string {
 }
 
 // makeSenders makes this run's signing keys of the gateway, the broker
-// and the ping sources (shared/sender): every function trusts them, only
+// and the ping sources (runtime/sender): every function trusts them, only
 // each sender holds its own. It also settles the HTTPS address, which the
 // token URI names.
 func (p *Platform) makeSenders() error {
