@@ -3,7 +3,7 @@ package records
 import "encoding/json"
 
 // The Data API's request and response bodies, field for field as the
-// Skyflow Data API v1 spells them (../shared/design/API.md): existing
+// Skyflow Data API v1 spells them (docs/API.md): existing
 // Skyflow SDKs send and read exactly these.
 
 // MaxItems is the most records, tokens or values one request may carry.
