@@ -15,6 +15,7 @@ import (
 	"github.com/skyflow-oss/skyflow/domain/identity"
 	"github.com/skyflow-oss/skyflow/domain/identity/credentials"
 	"github.com/skyflow-oss/skyflow/domain/identity/signing"
+	"github.com/skyflow-oss/skyflow/functions/gateway/routes"
 	"github.com/skyflow-oss/skyflow/runtime/apierr"
 	"github.com/skyflow-oss/skyflow/runtime/request"
 )
@@ -37,7 +38,7 @@ var errStaleKey = errors.New("the cached API key may be stale")
 // authenticate resolves the bearer credential, an access token or an API
 // key, and checks that the principal may call the route. A revoked API
 // key fails here; a revoked access token in checkDenied.
-func (f *Function) authenticate(ctx context.Context, r *http.Request, route *Route) (caller, error) {
+func (f *Function) authenticate(ctx context.Context, r *http.Request, route *routes.Route) (caller, error) {
 	credential, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok || credential == "" {
 		return caller{}, apierr.Unauthenticated("send a credential: Authorization: Bearer <access token or API key>")

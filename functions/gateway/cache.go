@@ -7,13 +7,14 @@ import (
 	"strings"
 
 	"github.com/skyflow-oss/skyflow/functions/gateway/respcache"
+	"github.com/skyflow-oss/skyflow/functions/gateway/routes"
 	"github.com/skyflow-oss/skyflow/runtime/request"
 )
 
 // cacheKey keys a cached answer by route, path parameters, query and,
 // unless the route is shared, the principal and its roles (what a vault
 // read shows depends on both).
-func cacheKey(r *http.Request, route *Route, params map[string]string, p request.Principal) string {
+func cacheKey(r *http.Request, route *routes.Route, params map[string]string, p request.Principal) string {
 	key := map[string]string{"?": r.URL.Query().Encode()}
 	for k, v := range params {
 		key[k] = v
@@ -27,7 +28,7 @@ func cacheKey(r *http.Request, route *Route, params map[string]string, p request
 
 // fromCache answers from the cache when it holds the route's answer: 304
 // when the client's If-None-Match names it.
-func (f *Function) fromCache(w http.ResponseWriter, r *http.Request, route *Route, key string) bool {
+func (f *Function) fromCache(w http.ResponseWriter, r *http.Request, route *routes.Route, key string) bool {
 	entry, ok := f.cache.Get(r.Context(), key)
 	if !ok {
 		w.Header().Set("X-Cache", "miss")
@@ -45,7 +46,7 @@ func (f *Function) fromCache(w http.ResponseWriter, r *http.Request, route *Rout
 
 // storeInCache keeps a successful answer under the route's tags and sets
 // its validators; a client that already holds it gets 304.
-func (f *Function) storeInCache(ctx context.Context, w http.ResponseWriter, r *http.Request, route *Route, params map[string]string, key string, res *reply) {
+func (f *Function) storeInCache(ctx context.Context, w http.ResponseWriter, r *http.Request, route *routes.Route, params map[string]string, key string, res *reply) {
 	entry := respcache.Entry{Status: res.status, ContentType: res.contentType, Body: res.body, ETag: respcache.ETag(res.body)}
 	var tags []string
 	for _, t := range route.Cache.Tags {
@@ -62,7 +63,7 @@ func (f *Function) storeInCache(ctx context.Context, w http.ResponseWriter, r *h
 	}
 }
 
-func setCacheHeaders(w http.ResponseWriter, route *Route, etag string) {
+func setCacheHeaders(w http.ResponseWriter, route *routes.Route, etag string) {
 	w.Header().Set("ETag", etag)
 	if route.Cache.Shared {
 		w.Header().Set("Cache-Control", fmt.Sprintf("public, max-age=%d", int(route.Cache.TTL.Seconds())))

@@ -34,6 +34,7 @@ import (
 	"github.com/skyflow-oss/skyflow/domain/identity/signing"
 	"github.com/skyflow-oss/skyflow/functions/gateway/ratelimit"
 	"github.com/skyflow-oss/skyflow/functions/gateway/respcache"
+	"github.com/skyflow-oss/skyflow/functions/gateway/routes"
 	"github.com/skyflow-oss/skyflow/runtime/apierr"
 	"github.com/skyflow-oss/skyflow/runtime/config"
 	"github.com/skyflow-oss/skyflow/runtime/db"
@@ -48,7 +49,7 @@ const Source = "/skyflow/functions/gateway"
 // Function is the gateway.
 type Function struct {
 	settings  Settings
-	routes    *router
+	routes    *routes.Router
 	openapi   []byte
 	signer    *sender.Signer
 	upstream  *upstream
@@ -75,7 +76,7 @@ func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
 	if err != nil {
 		return err
 	}
-	tables := [][]byte{routesYAML}
+	tables := [][]byte{routes.Builtin}
 	if s.ExtraRoutesFile != "" {
 		extra, err := os.ReadFile(s.ExtraRoutesFile)
 		if err != nil {
@@ -83,11 +84,11 @@ func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
 		}
 		tables = append(tables, extra)
 	}
-	routes, err := LoadRoutes(tables...)
+	table, err := routes.Load(tables...)
 	if err != nil {
 		return err
 	}
-	f.settings, f.routes, f.openapi = s, newRouter(routes), OpenAPI(routes)
+	f.settings, f.routes, f.openapi = s, routes.NewRouter(table), routes.OpenAPI(table)
 	if f.signer, err = sender.ParseSigner(sender.Gateway, s.SenderKey); err != nil {
 		return fmt.Errorf("configuration: SKYFLOW_SENDER_KEY: %w", err)
 	}
@@ -164,7 +165,7 @@ func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
 	r = r.WithContext(context.WithValue(ctx, requestIDKey{}, id))
 	w.Header().Set("X-Request-Id", id)
 	rw := &statusWriter{ResponseWriter: w}
-	route, params := f.routes.match(r)
+	route, params := f.routes.Match(r)
 	f.cors(rw, r)
 	switch {
 	case r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "":
@@ -186,7 +187,7 @@ func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
 type requestIDKey struct{}
 
 // serve runs the pipeline for a matched route.
-func (f *Function) serve(w *statusWriter, r *http.Request, route *Route, params map[string]string) {
+func (f *Function) serve(w *statusWriter, r *http.Request, route *routes.Route, params map[string]string) {
 	ctx := r.Context()
 	client := f.clientAddr(r)
 	var p request.Principal
@@ -240,7 +241,7 @@ func (f *Function) serve(w *statusWriter, r *http.Request, route *Route, params 
 
 // answer is the route's answer: the gateway's own (OpenAPI), or the
 // function's reply to the request as an event.
-func (f *Function) answer(r *http.Request, route *Route, params map[string]string, p request.Principal, client string) *reply {
+func (f *Function) answer(r *http.Request, route *routes.Route, params map[string]string, p request.Principal, client string) *reply {
 	if route.Function == "" {
 		return &reply{status: http.StatusOK, contentType: "application/json", body: f.openapi}
 	}
@@ -257,7 +258,7 @@ func (f *Function) answer(r *http.Request, route *Route, params map[string]strin
 }
 
 // allow applies the route class's rate limit to subject.
-func (f *Function) allow(ctx context.Context, w http.ResponseWriter, route *Route, subject string) bool {
+func (f *Function) allow(ctx context.Context, w http.ResponseWriter, route *routes.Route, subject string) bool {
 	d := f.limiter.Allow(ctx, route.Class, subject, f.settings.Limits[route.Class])
 	d.SetHeaders(w.Header())
 	if !d.Allowed {
@@ -273,7 +274,7 @@ func tooMany(w http.ResponseWriter) {
 
 // event turns the request into the CloudEvent the function takes
 // (runtime/request is the contract).
-func (f *Function) event(ctx context.Context, r *http.Request, route *Route, params map[string]string, p request.Principal, client string, body []byte) event.Event {
+func (f *Function) event(ctx context.Context, r *http.Request, route *routes.Route, params map[string]string, p request.Principal, client string, body []byte) event.Event {
 	e := event.New()
 	e.SetID(ctx.Value(requestIDKey{}).(string))
 	e.SetSource(Source)
@@ -291,7 +292,7 @@ func (f *Function) event(ctx context.Context, r *http.Request, route *Route, par
 		e.SetExtension(request.ExtQuery, r.URL.RawQuery)
 	}
 	for name, value := range params {
-		e.SetExtension(pathParams[name], value)
+		e.SetExtension(routes.PathParams[name], value)
 	}
 	return e
 }

@@ -16,8 +16,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -34,6 +32,7 @@ import (
 	"github.com/skyflow-oss/skyflow/domain/identity"
 	"github.com/skyflow-oss/skyflow/domain/identity/signing"
 	"github.com/skyflow-oss/skyflow/functions/gateway/respcache"
+	"github.com/skyflow-oss/skyflow/functions/gateway/routes"
 	"github.com/skyflow-oss/skyflow/local/devcert"
 	"github.com/skyflow-oss/skyflow/runtime/apierr"
 	"github.com/skyflow-oss/skyflow/runtime/host"
@@ -41,70 +40,6 @@ import (
 	"github.com/skyflow-oss/skyflow/runtime/sender"
 	"github.com/skyflow-oss/skyflow/testkit/functest"
 )
-
-// The route table names only functions that exist, each with the event
-// type it accepts, and every function that takes client requests has a
-// route: a route to a missing function, or a function without a route,
-// fails here.
-func TestRouteTableMatchesTheFunctions(t *testing.T) {
-	routes, err := LoadRoutes(routesYAML)
-	if err != nil {
-		t.Fatal(err)
-	}
-	accepts := regexp.MustCompile(`request\.Accept(?:Anonymous)?\(ctx, e, (\w+)\)`)
-	dirs, _ := filepath.Glob("../*/function.go")
-	routed := map[string]string{} // function → type
-	for _, r := range routes {
-		if r.Function != "" {
-			routed[r.Function] = r.Type
-		}
-	}
-	takesRequests := map[string]bool{}
-	for _, file := range dirs {
-		name := filepath.Base(filepath.Dir(file))
-		src, _ := os.ReadFile(file)
-		m := accepts.FindSubmatch(src)
-		if m == nil {
-			continue
-		}
-		takesRequests[name] = true
-		constant := regexp.MustCompile(`\b` + string(m[1]) + `\s*=\s*"([^"]+)"`).FindSubmatch(src)
-		if constant == nil {
-			t.Errorf("%s: cannot find the value of %s", name, m[1])
-			continue
-		}
-		switch typ, ok := routed[name]; {
-		case !ok:
-			t.Errorf("%s takes client requests (%s) but no route leads to it", name, constant[1])
-		case typ != string(constant[1]):
-			t.Errorf("routes.yaml sends %s to %s, which accepts %s", typ, name, constant[1])
-		}
-	}
-	for fn := range routed {
-		if !takesRequests[fn] {
-			t.Errorf("routes.yaml routes to %s, which is not a function taking client requests", fn)
-		}
-	}
-	if len(takesRequests) < 30 {
-		t.Fatalf("found only %d functions taking requests: is the glob right?", len(takesRequests))
-	}
-}
-
-func TestLoadRoutesRefusesMistakes(t *testing.T) {
-	for doc, want := range map[string]string{
-		`[{method: GET, path: /a, function: f, type: t, class: data}, {method: GET, path: /a, function: f, type: t, class: data}]`: "defined twice",
-		`[{method: FETCH, path: /a, function: f, type: t, class: data}]`:                                                           "method",
-		`[{method: GET, path: /a, function: f, type: t}]`:                                                                          "class",
-		`[{method: GET, path: "/a/{nope}", function: f, type: t, class: data}]`:                                                    "no request extension",
-		`[{method: GET, path: /a, function: f, class: data}]`:                                                                      "event type",
-		`[{method: GET, path: /a, function: f, type: t, class: data, access: anonymous, roles: [admin]}]`:                          "anonymous route",
-		`[{method: POST, path: /a, function: f, type: t, class: data, cache: {ttl: 1m}}]`:                                          "only GET",
-	} {
-		if _, err := LoadRoutes([]byte(doc)); err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("%s: %v, want %q", doc, err, want)
-		}
-	}
-}
 
 // upstream is a stand-in for the functions behind the gateway: a real
 // function host per function name (so assertions are checked exactly as in
@@ -197,9 +132,9 @@ func newGateway(t *testing.T, limits string, override ...string) *gatewayEnv {
 	pub, key, _ := ed25519.GenerateKey(rand.Reader)
 	kid := base64.RawURLEncoding.EncodeToString([]byte("test-kid-123"))
 	up := &upstreamFunctions{got: map[string][]event.Event{}, jwks: jwksOf(map[string]ed25519.PublicKey{kid: pub})}
-	routes, _ := LoadRoutes(routesYAML)
+	table, _ := routes.Load(routes.Builtin)
 	var urls []string
-	for _, r := range routes {
+	for _, r := range table {
 		if r.Function == "" || strings.Contains(strings.Join(urls, ","), r.Function+"=") {
 			continue
 		}
@@ -634,8 +569,8 @@ func TestCORSAndTLSAndOpenAPI(t *testing.T) {
 	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil || resp.StatusCode != 200 || doc.OpenAPI != "3.1.0" {
 		t.Fatalf("openapi over HTTPS: %d %v", resp.StatusCode, err)
 	}
-	routes, _ := LoadRoutes(routesYAML)
-	for _, r := range routes {
+	table, _ := routes.Load(routes.Builtin)
+	for _, r := range table {
 		if doc.Paths[r.Path][strings.ToLower(r.Method)] == nil {
 			t.Errorf("openapi.json lacks %s", r.Name())
 		}

@@ -1,4 +1,9 @@
-package main
+// Package routes is the gateway's route table (routes.yaml): every public
+// path, the function that serves it and the CloudEvent type it takes, who
+// may call it, its rate-limit class and whether its answers are cached. It
+// loads and checks the table, matches requests against it and describes it
+// as an OpenAPI document.
+package routes
 
 import (
 	"context"
@@ -12,11 +17,11 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// routesYAML is the route table: data, checked by TestRouteTable against
-// the functions that exist.
+// Builtin is the route table: data, checked by
+// TestRouteTableMatchesTheFunctions against the functions that exist.
 //
 //go:embed routes.yaml
-var routesYAML []byte
+var Builtin []byte
 
 // Route is one entry of the route table.
 type Route struct {
@@ -44,17 +49,17 @@ func (r *Route) Name() string { return r.Method + " " + r.Path }
 // Anonymous reports whether the route needs no credential.
 func (r *Route) Anonymous() bool { return r.Access == "anonymous" }
 
-// pathParams are the path parameters of the routes and the request
+// PathParams are the path parameters of the routes and the request
 // extension each travels in (runtime/request).
-var pathParams = map[string]string{
+var PathParams = map[string]string{
 	"vaultID": "vaultid", "table": "table", "skyflow_id": "skyflowid",
 	"userID": "userid", "clientID": "clientid", "keyID": "keyid",
 	"webhookID": "webhookid", "subscriptionID": "subscriptionid",
 }
 
-// LoadRoutes reads and checks route tables: the built-in one, then any
-// an operator adds for its own functions (SKYFLOW_EXTRA_ROUTES).
-func LoadRoutes(docs ...[]byte) ([]*Route, error) {
+// Load reads and checks route tables: the built-in one, then any an
+// operator adds for its own functions (SKYFLOW_EXTRA_ROUTES).
+func Load(docs ...[]byte) ([]*Route, error) {
 	var routes []*Route
 	for _, doc := range docs {
 		var more []*Route
@@ -91,7 +96,7 @@ func LoadRoutes(docs ...[]byte) ([]*Route, error) {
 		}
 		for _, segment := range strings.Split(r.Path, "/") {
 			if p, ok := strings.CutPrefix(segment, "{"); ok {
-				if _, known := pathParams[strings.TrimSuffix(p, "}")]; !known {
+				if _, known := PathParams[strings.TrimSuffix(p, "}")]; !known {
 					return nil, fmt.Errorf("%s: path parameter %s has no request extension", where, segment)
 				}
 			}
@@ -101,10 +106,10 @@ func LoadRoutes(docs ...[]byte) ([]*Route, error) {
 	return routes, nil
 }
 
-// router finds the route of a request with the standard library's
+// Router finds the route of a request with the standard library's
 // patterns: the most specific pattern wins, so /v1/vaults/{vaultID}/query
 // beats /v1/vaults/{vaultID}/{table}.
-type router struct {
+type Router struct {
 	mux *http.ServeMux
 }
 
@@ -116,13 +121,14 @@ type matched struct {
 
 type matchKey struct{}
 
-func newRouter(routes []*Route) *router {
-	rt := &router{mux: http.NewServeMux()}
+// NewRouter routes requests to routes.
+func NewRouter(routes []*Route) *Router {
+	rt := &Router{mux: http.NewServeMux()}
 	for _, r := range routes {
 		rt.mux.HandleFunc(r.Method+" "+r.Path, func(_ http.ResponseWriter, req *http.Request) {
 			m := req.Context().Value(matchKey{}).(*matched)
 			m.route, m.params = r, map[string]string{}
-			for name := range pathParams {
+			for name := range PathParams {
 				if v := req.PathValue(name); v != "" {
 					m.params[name] = v
 				}
@@ -132,8 +138,8 @@ func newRouter(routes []*Route) *router {
 	return rt
 }
 
-// match returns the route of req and its path parameters, or nil.
-func (rt *router) match(req *http.Request) (*Route, map[string]string) {
+// Match returns the route of req and its path parameters, or nil.
+func (rt *Router) Match(req *http.Request) (*Route, map[string]string) {
 	m := &matched{}
 	rt.mux.ServeHTTP(discard{}, req.WithContext(context.WithValue(req.Context(), matchKey{}, m)))
 	return m.route, m.params
