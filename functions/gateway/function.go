@@ -8,6 +8,15 @@
 //
 // It also takes CloudEvents at POST / (trigger deliveries, verified by the
 // host like any function's): the events that change a cached answer.
+//
+// This package is the wiring (settings, the pipeline, metrics); each step
+// has its folder:
+//
+//	routes/          the route table, its matching, the OpenAPI document
+//	edge/            authentication, the deny list, roles, CORS, the client's address
+//	edge/ratelimit/  the rate limiter (Redis, in-process when Redis is down)
+//	cache/           the response cache (Redis) and the events that make it stale
+//	upstream/        the request as a signed CloudEvent to its function, and the reply
 package main
 
 import (
@@ -19,7 +28,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
@@ -32,9 +40,11 @@ import (
 
 	"github.com/skyflow-oss/skyflow/domain/identity"
 	"github.com/skyflow-oss/skyflow/domain/identity/signing"
-	"github.com/skyflow-oss/skyflow/functions/gateway/ratelimit"
-	"github.com/skyflow-oss/skyflow/functions/gateway/respcache"
+	"github.com/skyflow-oss/skyflow/functions/gateway/cache"
+	"github.com/skyflow-oss/skyflow/functions/gateway/edge"
+	"github.com/skyflow-oss/skyflow/functions/gateway/edge/ratelimit"
 	"github.com/skyflow-oss/skyflow/functions/gateway/routes"
+	"github.com/skyflow-oss/skyflow/functions/gateway/upstream"
 	"github.com/skyflow-oss/skyflow/runtime/apierr"
 	"github.com/skyflow-oss/skyflow/runtime/config"
 	"github.com/skyflow-oss/skyflow/runtime/db"
@@ -43,24 +53,18 @@ import (
 	"github.com/skyflow-oss/skyflow/runtime/sender"
 )
 
-// Source is the source of the events the gateway sends.
-const Source = "/skyflow/functions/gateway"
-
 // Function is the gateway.
 type Function struct {
 	settings  Settings
 	routes    *routes.Router
 	openapi   []byte
-	signer    *sender.Signer
-	upstream  *upstream
-	tokens    *signing.Remote
-	keys      *identity.Backend // API keys and the access-token deny list
-	verified  verifiedTokens
-	apiKeys   apiKeyCache
+	cors      edge.CORS
+	auth      *edge.Authenticator
+	limits    *edge.RateLimits
+	cache     *cache.Cache
+	upstream  *upstream.Forwarder
 	pool      *pgxpool.Pool
 	redis     *redis.Client
-	limiter   *ratelimit.Limiter
-	cache     *respcache.Cache
 	metrics   *gatewayMetrics
 	tlsServer *http.Server
 }
@@ -89,7 +93,8 @@ func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
 		return err
 	}
 	f.settings, f.routes, f.openapi = s, routes.NewRouter(table), routes.OpenAPI(table)
-	if f.signer, err = sender.ParseSigner(sender.Gateway, s.SenderKey); err != nil {
+	signer, err := sender.ParseSigner(sender.Gateway, s.SenderKey)
+	if err != nil {
 		return fmt.Errorf("configuration: SKYFLOW_SENDER_KEY: %w", err)
 	}
 	opts, err := redis.ParseURL(s.RedisURL)
@@ -100,12 +105,15 @@ func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
 	if f.pool, err = db.Open(ctx, s.DatabaseURL); err != nil {
 		return err
 	}
-	f.keys = &identity.Backend{Pool: f.pool, Redis: f.redis, Settings: identity.Settings{RedisPrefix: s.RedisPrefix}}
 	f.metrics = newGatewayMetrics(metrics.Registry)
-	f.upstream = newUpstream(s, f.signer)
-	f.tokens = signing.NewRemote(f.fetchJWKS, s.TokenIssuer, s.TokenAudience, signing.RemoteOptions{})
-	f.limiter = ratelimit.New(f.redis, s.RedisPrefix+"gw:", ratelimit.Options{Metrics: metrics.Registry})
-	f.cache = respcache.New(f.redis, s.RedisPrefix+"gw:", respcache.Options{Metrics: metrics.Registry})
+	f.upstream = upstream.NewForwarder(signer, s.FunctionURL, s.UpstreamTimeout)
+	f.cors = edge.CORS{Origins: s.CORSOrigins}
+	keys := &identity.Backend{Pool: f.pool, Redis: f.redis, Settings: identity.Settings{RedisPrefix: s.RedisPrefix}}
+	tokens := signing.NewRemote(f.upstream.FetchJWKS, s.TokenIssuer, s.TokenAudience, signing.RemoteOptions{})
+	f.auth = edge.NewAuthenticator(tokens, keys)
+	limiter := ratelimit.New(f.redis, s.RedisPrefix+"gw:", ratelimit.Options{Metrics: metrics.Registry})
+	f.limits = edge.NewRateLimits(limiter, s.Limits, f.metrics.rateLimited)
+	f.cache = cache.New(f.redis, s.RedisPrefix+"gw:", cache.Options{Metrics: metrics.Registry})
 	return f.startTLS(s)
 }
 
@@ -166,10 +174,10 @@ func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Request-Id", id)
 	rw := &statusWriter{ResponseWriter: w}
 	route, params := f.routes.Match(r)
-	f.cors(rw, r)
+	f.cors.Headers(rw, r)
 	switch {
-	case r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "":
-		f.preflight(rw, r)
+	case edge.IsPreflight(r):
+		f.cors.Preflight(rw, r)
 	case route == nil:
 		// The path is not echoed: a client may have put a value in it by mistake.
 		fail(rw, apierr.NotFound("no route matches this method and path: see /openapi.json for the API"))
@@ -189,15 +197,15 @@ type requestIDKey struct{}
 // serve runs the pipeline for a matched route.
 func (f *Function) serve(w *statusWriter, r *http.Request, route *routes.Route, params map[string]string) {
 	ctx := r.Context()
-	client := f.clientAddr(r)
+	client := edge.ClientAddr(r, f.settings.TrustedProxies)
 	var p request.Principal
 	if route.Anonymous() {
-		if !f.allow(ctx, w, route, "addr:"+client) {
-			tooMany(w)
+		if !f.limits.Allow(ctx, w, route.Class, "addr:"+client) {
+			edge.TooMany(w)
 			return
 		}
 	} else {
-		c, err := f.authenticate(ctx, r, route)
+		c, err := f.auth.Authenticate(ctx, r, route)
 		if err != nil {
 			fail(w, apierr.From(err))
 			return
@@ -205,12 +213,12 @@ func (f *Function) serve(w *statusWriter, r *http.Request, route *routes.Route, 
 		// The deny list and the rate limit are two Redis round trips:
 		// made at the same time.
 		denied := make(chan error, 1)
-		go func() { denied <- f.checkDenied(ctx, c) }()
-		allowed := f.allow(ctx, w, route, c.ID)
+		go func() { denied <- f.auth.CheckDenied(ctx, c) }()
+		allowed := f.limits.Allow(ctx, w, route.Class, c.ID)
 		err = <-denied
-		if errors.Is(err, errStaleKey) {
+		if errors.Is(err, edge.ErrStaleKey) {
 			// The cache entry is gone: this asks PostgreSQL.
-			c, err = f.authenticate(ctx, r, route)
+			c, err = f.auth.Authenticate(ctx, r, route)
 		}
 		if err != nil {
 			w.Header().Del("Retry-After")
@@ -218,7 +226,7 @@ func (f *Function) serve(w *statusWriter, r *http.Request, route *routes.Route, 
 			return
 		}
 		if !allowed {
-			tooMany(w)
+			edge.TooMany(w)
 			return
 		}
 		p = c.Principal
@@ -227,74 +235,35 @@ func (f *Function) serve(w *statusWriter, r *http.Request, route *routes.Route, 
 	if route.Cache == nil {
 		w.Header().Set("Cache-Control", "no-store")
 	} else {
-		key = cacheKey(r, route, params, p)
-		if f.fromCache(w, r, route, key) {
+		key = cache.RequestKey(r, route, params, p)
+		if f.cache.Answer(w, r, route, key) {
 			return
 		}
 	}
 	res := f.answer(r, route, params, p, client)
-	if route.Cache != nil && res.status == http.StatusOK {
-		f.storeInCache(ctx, w, r, route, params, key, res)
+	if route.Cache != nil && res.Status == http.StatusOK {
+		f.cache.Keep(ctx, w, r, route, params, key, res)
 	}
-	res.write(w)
+	res.Write(w)
 }
 
 // answer is the route's answer: the gateway's own (OpenAPI), or the
 // function's reply to the request as an event.
-func (f *Function) answer(r *http.Request, route *routes.Route, params map[string]string, p request.Principal, client string) *reply {
+func (f *Function) answer(r *http.Request, route *routes.Route, params map[string]string, p request.Principal, client string) *upstream.Reply {
 	if route.Function == "" {
-		return &reply{status: http.StatusOK, contentType: "application/json", body: f.openapi}
+		return &upstream.Reply{Status: http.StatusOK, ContentType: "application/json", Body: f.openapi}
 	}
-	body, err := readBody(r, f.settings.MaxBodyBytes)
+	body, err := upstream.ReadBody(r, f.settings.MaxBodyBytes)
 	if err != nil {
-		return errorReply(apierr.From(err), "")
+		return upstream.ErrorReply(apierr.From(err), "")
 	}
 	ctx := r.Context()
-	res := f.upstream.call(ctx, route.Function, f.event(ctx, r, route, params, p, client, body))
-	if res.upstreamErr != "" {
-		f.metrics.upstreamErrors.WithLabelValues(route.Function, res.upstreamErr).Inc()
+	e := upstream.NewEvent(ctx.Value(requestIDKey{}).(string), r, route, params, p, client, body)
+	res := f.upstream.Forward(ctx, route.Function, e)
+	if res.Failure != "" {
+		f.metrics.upstreamErrors.WithLabelValues(route.Function, res.Failure).Inc()
 	}
 	return res
-}
-
-// allow applies the route class's rate limit to subject.
-func (f *Function) allow(ctx context.Context, w http.ResponseWriter, route *routes.Route, subject string) bool {
-	d := f.limiter.Allow(ctx, route.Class, subject, f.settings.Limits[route.Class])
-	d.SetHeaders(w.Header())
-	if !d.Allowed {
-		f.metrics.rateLimited.WithLabelValues(route.Class).Inc()
-	}
-	return d.Allowed
-}
-
-// tooMany answers a request over its rate limit (allow set the headers).
-func tooMany(w http.ResponseWriter) {
-	fail(w, apierr.ResourceExhausted("too many requests: retry after %s seconds", w.Header().Get("Retry-After")))
-}
-
-// event turns the request into the CloudEvent the function takes
-// (runtime/request is the contract).
-func (f *Function) event(ctx context.Context, r *http.Request, route *routes.Route, params map[string]string, p request.Principal, client string, body []byte) event.Event {
-	e := event.New()
-	e.SetID(ctx.Value(requestIDKey{}).(string))
-	e.SetSource(Source)
-	e.SetType(route.Type)
-	e.SetTime(time.Now().UTC())
-	if len(body) > 0 {
-		e.SetData(event.ApplicationJSON, body)
-	}
-	if p.ID != "" {
-		e.SetExtension(request.ExtPrincipal, p.ID)
-		e.SetExtension(request.ExtRoles, strings.Join(p.Roles, " "))
-	}
-	e.SetExtension(request.ExtClientAddr, client)
-	if r.URL.RawQuery != "" {
-		e.SetExtension(request.ExtQuery, r.URL.RawQuery)
-	}
-	for name, value := range params {
-		e.SetExtension(routes.PathParams[name], value)
-	}
-	return e
 }
 
 // HandleEvent takes the trigger deliveries that invalidate cached answers.
@@ -302,7 +271,7 @@ func (f *Function) HandleEvent(ctx context.Context, e event.Event) (*event.Event
 	if err := sender.Require(ctx, sender.Broker); err != nil {
 		return nil, err
 	}
-	tags := invalidates(e)
+	tags := cache.StaleTags(e)
 	if len(tags) == 0 {
 		return nil, apierr.InvalidArgument("the gateway does not handle %s events", e.Type())
 	}
@@ -311,17 +280,6 @@ func (f *Function) HandleEvent(ctx context.Context, e event.Event) (*event.Event
 		return nil, apierr.Unavailable("the cache could not be invalidated: %v", err)
 	}
 	return nil, nil
-}
-
-// invalidates names the cache tags an event makes stale.
-func invalidates(e event.Event) []string {
-	switch e.Type() {
-	case "com.skyflow.vault.schema.updated", "com.skyflow.vault.policy.updated", "com.skyflow.vault.deleted":
-		if id := request.Extension(e, request.ExtVaultID); id != "" {
-			return []string{"vault:" + id}
-		}
-	}
-	return nil
 }
 
 // statusWriter remembers the status for the metrics.

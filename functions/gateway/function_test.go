@@ -31,8 +31,9 @@ import (
 
 	"github.com/skyflow-oss/skyflow/domain/identity"
 	"github.com/skyflow-oss/skyflow/domain/identity/signing"
-	"github.com/skyflow-oss/skyflow/functions/gateway/respcache"
+	"github.com/skyflow-oss/skyflow/functions/gateway/cache"
 	"github.com/skyflow-oss/skyflow/functions/gateway/routes"
+	"github.com/skyflow-oss/skyflow/functions/gateway/upstream"
 	"github.com/skyflow-oss/skyflow/local/devcert"
 	"github.com/skyflow-oss/skyflow/runtime/apierr"
 	"github.com/skyflow-oss/skyflow/runtime/host"
@@ -473,8 +474,8 @@ func TestResponseCache(t *testing.T) {
 	if after := keys(); after != before {
 		t.Errorf("sensitive reads left %d cache entries", after-before)
 	}
-	if !strings.HasPrefix(respcache.Key("x", nil, ""), "x:") {
-		t.Error("respcache.Key changed shape")
+	if !strings.HasPrefix(cache.Key("x", nil, ""), "x:") {
+		t.Error("cache.Key changed shape")
 	}
 }
 
@@ -518,7 +519,7 @@ func TestRequestBecomesTheFunctionsEvent(t *testing.T) {
 			t.Errorf("extension %s = %q, want %q", ext, v, want)
 		}
 	}
-	if e.ID() != a.header.Get("X-Request-Id") || e.Type() != "com.skyflow.vault.record.get" || e.Source() != Source {
+	if e.ID() != a.header.Get("X-Request-Id") || e.Type() != "com.skyflow.vault.record.get" || e.Source() != upstream.Source {
 		t.Errorf("event %s %s %s, request id %s", e.ID(), e.Type(), e.Source(), a.header.Get("X-Request-Id"))
 	}
 	if tp := request.Extension(e, "traceparent"); !strings.Contains(tp, traceID) {

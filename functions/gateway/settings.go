@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/skyflow-oss/skyflow/functions/gateway/ratelimit"
+	"github.com/skyflow-oss/skyflow/functions/gateway/edge/ratelimit"
 	"github.com/skyflow-oss/skyflow/runtime/config"
 )
 
@@ -116,8 +116,8 @@ func parseFunctionURLs(s string) (map[string]string, error) {
 	return out, nil
 }
 
-// functionURL is where a function takes its events.
-func (s Settings) functionURL(name string) string {
+// FunctionURL is where a function takes its events.
+func (s Settings) FunctionURL(name string) string {
 	if u, ok := s.FunctionURLs[name]; ok {
 		return u
 	}

@@ -1,12 +1,16 @@
-package main
+// Package edge is what the gateway checks before a request goes any
+// further: who the caller is (an access token or an API key), whether its
+// credential was revoked (the deny list), whether the route lets it in
+// (roles, kind of principal), whether it is over its rate limit
+// (ratelimit), where it comes from (behind trusted proxies), and which
+// browser pages may call the API (CORS).
+package edge
 
 import (
 	"context"
 	"crypto/sha256"
 	"errors"
-	"net"
 	"net/http"
-	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -20,41 +24,56 @@ import (
 	"github.com/skyflow-oss/skyflow/runtime/request"
 )
 
-// caller is an authenticated principal and, for an access token, its
+// Caller is an authenticated principal and, for an access token, its
 // jti, which the deny list is asked about; for an API key answered from
 // the gateway's cache, the key and when it was looked up, which the
 // principal's change mark is checked against.
-type caller struct {
+type Caller struct {
 	request.Principal
 	jti      string
 	apiKey   string
 	cachedAt time.Time
 }
 
-// errStaleKey says a cached API key's principal changed since it was
+// ErrStaleKey says a cached API key's principal changed since it was
 // cached (or that could not be checked): ask PostgreSQL again.
-var errStaleKey = errors.New("the cached API key may be stale")
+var ErrStaleKey = errors.New("the cached API key may be stale")
 
-// authenticate resolves the bearer credential, an access token or an API
+// Authenticator resolves a request's bearer credential, an access token
+// or an API key, to its principal.
+type Authenticator struct {
+	tokens   *signing.Remote   // the access tokens' key set
+	keys     *identity.Backend // API keys and the access-token deny list
+	verified verifiedTokens
+	apiKeys  apiKeyCache
+}
+
+// NewAuthenticator verifies access tokens against tokens, and looks API
+// keys and revocations up in keys.
+func NewAuthenticator(tokens *signing.Remote, keys *identity.Backend) *Authenticator {
+	return &Authenticator{tokens: tokens, keys: keys}
+}
+
+// Authenticate resolves the bearer credential, an access token or an API
 // key, and checks that the principal may call the route. A revoked API
-// key fails here; a revoked access token in checkDenied.
-func (f *Function) authenticate(ctx context.Context, r *http.Request, route *routes.Route) (caller, error) {
+// key fails here; a revoked access token in CheckDenied.
+func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request, route *routes.Route) (Caller, error) {
 	credential, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok || credential == "" {
-		return caller{}, apierr.Unauthenticated("send a credential: Authorization: Bearer <access token or API key>")
+		return Caller{}, apierr.Unauthenticated("send a credential: Authorization: Bearer <access token or API key>")
 	}
 	var (
-		c    caller
+		c    Caller
 		kind string
 		err  error
 	)
 	if strings.HasPrefix(credential, credentials.APIKeyPrefix) {
-		c, err = f.authenticateKey(ctx, credential)
+		c, err = a.authenticateKey(ctx, credential)
 		kind = signing.KindServiceAccount
 	} else {
 		var claims *signing.Claims
-		if claims, err = f.verifyToken(ctx, credential); err == nil {
-			c = caller{Principal: request.Principal{ID: claims.Subject, Roles: claims.Roles}, jti: claims.ID}
+		if claims, err = a.verifyToken(ctx, credential); err == nil {
+			c = Caller{Principal: request.Principal{ID: claims.Subject, Roles: claims.Roles}, jti: claims.ID}
 			kind = claims.Kind
 		}
 	}
@@ -73,55 +92,55 @@ func (f *Function) authenticate(ctx context.Context, r *http.Request, route *rou
 // verifyToken checks an access token against the user service's key set.
 // A verified token is remembered until it expires, so a client's next
 // request costs a map lookup instead of a signature check.
-func (f *Function) verifyToken(ctx context.Context, token string) (*signing.Claims, error) {
-	if c := f.verified.get(token, time.Now()); c != nil {
+func (a *Authenticator) verifyToken(ctx context.Context, token string) (*signing.Claims, error) {
+	if c := a.verified.get(token, time.Now()); c != nil {
 		return c, nil
 	}
-	c, err := f.tokens.Verify(ctx, token)
+	c, err := a.tokens.Verify(ctx, token)
 	if errors.Is(err, signing.ErrKeySetUnavailable) {
 		return nil, apierr.Unavailable("access tokens cannot be verified right now; try again")
 	}
 	if err != nil {
 		return nil, err
 	}
-	f.verified.put(token, c)
+	a.verified.put(token, c)
 	return c, nil
 }
 
 // authenticateKey resolves an API key from the cache, or from PostgreSQL
 // (one query) and caches it. The time of a lookup is taken before it, so
 // a change marked while it ran is still seen as newer.
-func (f *Function) authenticateKey(ctx context.Context, key string) (caller, error) {
+func (a *Authenticator) authenticateKey(ctx context.Context, key string) (Caller, error) {
 	now := time.Now()
-	if p, at, ok := f.apiKeys.get(key, now); ok {
-		return caller{Principal: p, apiKey: key, cachedAt: at}, nil
+	if p, at, ok := a.apiKeys.get(key, now); ok {
+		return Caller{Principal: p, apiKey: key, cachedAt: at}, nil
 	}
-	p, err := f.keys.Authenticate(ctx, key)
+	p, err := a.keys.Authenticate(ctx, key)
 	if err != nil {
-		return caller{}, err
+		return Caller{}, err
 	}
-	f.apiKeys.put(key, p, now)
-	return caller{Principal: p}, nil
+	a.apiKeys.put(key, p, now)
+	return Caller{Principal: p}, nil
 }
 
-// checkDenied refuses an access token on the user service's deny list
+// CheckDenied refuses an access token on the user service's deny list
 // (logged out, or its session's refresh token reused), and says
-// errStaleKey for a cached API key whose principal changed since.
-func (f *Function) checkDenied(ctx context.Context, c caller) error {
+// ErrStaleKey for a cached API key whose principal changed since.
+func (a *Authenticator) CheckDenied(ctx context.Context, c Caller) error {
 	if !c.cachedAt.IsZero() {
-		changed, err := f.keys.ChangedSince(ctx, c.ID, c.cachedAt)
+		changed, err := a.keys.ChangedSince(ctx, c.ID, c.cachedAt)
 		if err != nil || changed {
 			// Without Redis the mark cannot be read: fail to PostgreSQL,
 			// never to the cache.
-			f.apiKeys.drop(c.apiKey)
-			return errStaleKey
+			a.apiKeys.drop(c.apiKey)
+			return ErrStaleKey
 		}
 		return nil
 	}
 	if c.jti == "" {
 		return nil
 	}
-	denied, err := f.keys.Denied(ctx, c.jti)
+	denied, err := a.keys.Denied(ctx, c.jti)
 	if err != nil {
 		// Fail closed: without the deny list a revoked token would pass.
 		return apierr.Unavailable("access tokens cannot be checked for revocation right now; try again")
@@ -200,33 +219,4 @@ func (c *apiKeyCache) drop(key string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.keys, sha256.Sum256([]byte(key)))
-}
-
-// clientAddr is the client's IP address: the peer's, or, when the peer is
-// a trusted proxy (the ingress), the last address in X-Forwarded-For that
-// is not one.
-func (f *Function) clientAddr(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	addr, err := netip.ParseAddr(host)
-	if err != nil || !f.trustedProxy(addr) {
-		return host
-	}
-	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
-	for i := len(hops) - 1; i >= 0; i-- {
-		hop, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
-		if err != nil {
-			break
-		}
-		if !f.trustedProxy(hop) {
-			return hop.String()
-		}
-	}
-	return host
-}
-
-func (f *Function) trustedProxy(a netip.Addr) bool {
-	return slices.ContainsFunc(f.settings.TrustedProxies, func(p netip.Prefix) bool { return p.Contains(a.Unmap()) })
 }

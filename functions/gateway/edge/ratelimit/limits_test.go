@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/skyflow-oss/skyflow/functions/gateway/ratelimit"
+	"github.com/skyflow-oss/skyflow/functions/gateway/edge/ratelimit"
 )
 
 func TestParseLimits(t *testing.T) {

@@ -1,4 +1,4 @@
-package respcache_test
+package cache_test
 
 import (
 	"bytes"
@@ -17,7 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/skyflow-oss/skyflow/functions/gateway/respcache"
+	"github.com/skyflow-oss/skyflow/functions/gateway/cache"
 	"github.com/skyflow-oss/skyflow/testkit/testenv"
 )
 
@@ -25,13 +25,13 @@ var ctx = context.Background()
 
 // newCache returns a cache on the test's Redis, the client, the prefix and
 // the registry holding its metrics.
-func newCache(t *testing.T) (*respcache.Cache, *redis.Client, string, *prometheus.Registry) {
+func newCache(t *testing.T) (*cache.Cache, *redis.Client, string, *prometheus.Registry) {
 	t.Helper()
 	client, prefix := testenv.Redis(t)
 	reg := prometheus.NewRegistry()
 	// A generous timeout: the tests check behaviour, not a loaded CI
 	// machine's Redis latency.
-	return respcache.New(client, prefix, respcache.Options{Timeout: 5 * time.Second, Metrics: reg}), client, prefix, reg
+	return cache.New(client, prefix, cache.Options{Timeout: 5 * time.Second, Metrics: reg}), client, prefix, reg
 }
 
 // entryName and tagName are the documented Redis layout.
@@ -57,14 +57,14 @@ func redisKeys(t *testing.T, client *redis.Client, prefix string) []string {
 	return keys
 }
 
-func put(t *testing.T, c *respcache.Cache, key string, e respcache.Entry, ttl time.Duration, tags ...string) {
+func put(t *testing.T, c *cache.Cache, key string, e cache.Entry, ttl time.Duration, tags ...string) {
 	t.Helper()
 	if err := c.Put(ctx, key, e, ttl, tags...); err != nil {
 		t.Fatalf("Put(%s): %v", key, err)
 	}
 }
 
-func mustHit(t *testing.T, c *respcache.Cache, key string) *respcache.Entry {
+func mustHit(t *testing.T, c *cache.Cache, key string) *cache.Entry {
 	t.Helper()
 	e, ok := c.Get(ctx, key)
 	if !ok || e == nil {
@@ -73,7 +73,7 @@ func mustHit(t *testing.T, c *respcache.Cache, key string) *respcache.Entry {
 	return e
 }
 
-func mustMiss(t *testing.T, c *respcache.Cache, key string) {
+func mustMiss(t *testing.T, c *cache.Cache, key string) {
 	t.Helper()
 	if e, ok := c.Get(ctx, key); ok || e != nil {
 		t.Fatalf("Get(%s) = %+v, %v, want miss", key, e, ok)
@@ -110,19 +110,19 @@ func counter(t *testing.T, reg *prometheus.Registry, name string, labels map[str
 
 func TestMissPutHit(t *testing.T) {
 	c, _, _, reg := newCache(t)
-	key := respcache.Key("vault.schema.get", map[string]string{"vault_id": "v1"}, "user-1")
+	key := cache.Key("vault.schema.get", map[string]string{"vault_id": "v1"}, "user-1")
 	mustMiss(t, c, key)
 
 	body := []byte(`{"tables":[{"name":"persons"}]}`)
 	before := time.Now()
-	put(t, c, key, respcache.Entry{Status: 200, ContentType: "application/json", Body: body}, time.Minute, "vault:v1")
+	put(t, c, key, cache.Entry{Status: 200, ContentType: "application/json", Body: body}, time.Minute, "vault:v1")
 	after := time.Now()
 
 	e := mustHit(t, c, key)
 	if e.Status != 200 || e.ContentType != "application/json" || !bytes.Equal(e.Body, body) {
 		t.Errorf("Get = {%d %q %q}, want {200 application/json %q}", e.Status, e.ContentType, e.Body, body)
 	}
-	if want := respcache.ETag(body); e.ETag != want {
+	if want := cache.ETag(body); e.ETag != want {
 		t.Errorf("ETag = %s, want ETag(body) = %s (filled by Put)", e.ETag, want)
 	}
 	if e.Stored.Before(before.Truncate(time.Nanosecond)) || e.Stored.After(after) {
@@ -130,9 +130,9 @@ func TestMissPutHit(t *testing.T) {
 	}
 
 	// A given ETag, Stored time and an empty body are kept as they are.
-	key2 := respcache.Key("jwks", nil, "")
+	key2 := cache.Key("jwks", nil, "")
 	stored := time.Date(2030, 1, 2, 3, 4, 5, 6, time.UTC)
-	put(t, c, key2, respcache.Entry{Status: 203, ETag: `W/"v7"`, Stored: stored}, time.Minute)
+	put(t, c, key2, cache.Entry{Status: 203, ETag: `W/"v7"`, Stored: stored}, time.Minute)
 	e = mustHit(t, c, key2)
 	if e.Status != 203 || e.ContentType != "" || len(e.Body) != 0 || e.ETag != `W/"v7"` || !e.Stored.Equal(stored) {
 		t.Errorf("Get = %+v, want status 203, no content type or body, ETag W/\"v7\", stored %v", e, stored)
@@ -158,7 +158,7 @@ func TestMissPutHit(t *testing.T) {
 }
 
 func TestKey(t *testing.T) {
-	base := respcache.Key("vault.schema.get", map[string]string{"vault_id": "v1", "q.limit": "10"}, "user-1")
+	base := cache.Key("vault.schema.get", map[string]string{"vault_id": "v1", "q.limit": "10"}, "user-1")
 	if !regexp.MustCompile(`^vault\.schema\.get:[0-9a-f]{64}$`).MatchString(base) {
 		t.Fatalf("Key = %q, want route:<64 hex>", base)
 	}
@@ -169,21 +169,21 @@ func TestKey(t *testing.T) {
 		m := map[string]string{}
 		m["q.limit"] = "10"
 		m["vault_id"] = "v1"
-		if k := respcache.Key("vault.schema.get", m, "user-1"); k != base {
+		if k := cache.Key("vault.schema.get", m, "user-1"); k != base {
 			t.Fatalf("Key with params inserted in another order = %s, want %s", k, base)
 		}
 	}
 
 	differ := map[string]string{
-		"principal":          respcache.Key("vault.schema.get", map[string]string{"vault_id": "v1", "q.limit": "10"}, "user-2"),
-		"anonymous":          respcache.Key("vault.schema.get", map[string]string{"vault_id": "v1", "q.limit": "10"}, ""),
-		"param value":        respcache.Key("vault.schema.get", map[string]string{"vault_id": "v2", "q.limit": "10"}, "user-1"),
-		"param name":         respcache.Key("vault.schema.get", map[string]string{"vault": "v1", "q.limit": "10"}, "user-1"),
-		"fewer params":       respcache.Key("vault.schema.get", map[string]string{"vault_id": "v1"}, "user-1"),
-		"more params":        respcache.Key("vault.schema.get", map[string]string{"vault_id": "v1", "q.limit": "10", "q.x": ""}, "user-1"),
-		"route":              respcache.Key("vault.schema.list", map[string]string{"vault_id": "v1", "q.limit": "10"}, "user-1"),
-		"boundary name=val":  respcache.Key("vault.schema.get", map[string]string{"vault_id": "v1", "q.limit1": "0"}, "user-1"),
-		"principal as param": respcache.Key("vault.schema.get", map[string]string{"vault_id": "v1", "q.limit": "10user-1"}, ""),
+		"principal":          cache.Key("vault.schema.get", map[string]string{"vault_id": "v1", "q.limit": "10"}, "user-2"),
+		"anonymous":          cache.Key("vault.schema.get", map[string]string{"vault_id": "v1", "q.limit": "10"}, ""),
+		"param value":        cache.Key("vault.schema.get", map[string]string{"vault_id": "v2", "q.limit": "10"}, "user-1"),
+		"param name":         cache.Key("vault.schema.get", map[string]string{"vault": "v1", "q.limit": "10"}, "user-1"),
+		"fewer params":       cache.Key("vault.schema.get", map[string]string{"vault_id": "v1"}, "user-1"),
+		"more params":        cache.Key("vault.schema.get", map[string]string{"vault_id": "v1", "q.limit": "10", "q.x": ""}, "user-1"),
+		"route":              cache.Key("vault.schema.list", map[string]string{"vault_id": "v1", "q.limit": "10"}, "user-1"),
+		"boundary name=val":  cache.Key("vault.schema.get", map[string]string{"vault_id": "v1", "q.limit1": "0"}, "user-1"),
+		"principal as param": cache.Key("vault.schema.get", map[string]string{"vault_id": "v1", "q.limit": "10user-1"}, ""),
 	}
 	seen := map[string]string{base: "base"}
 	for name, k := range differ {
@@ -195,10 +195,10 @@ func TestKey(t *testing.T) {
 
 	// Encoding is unambiguous where plain concatenation would not be.
 	pairs := [][2]string{
-		{respcache.Key("a", map[string]string{"b": "c"}, ""), respcache.Key("a", map[string]string{"bc": ""}, "")},
-		{respcache.Key("a", nil, "bc"), respcache.Key("a", map[string]string{"b": "c"}, "")},
-		{respcache.Key("ab", nil, "c"), respcache.Key("a", nil, "bc")},
-		{respcache.Key("a", nil, ""), respcache.Key("a", map[string]string{"": ""}, "")},
+		{cache.Key("a", map[string]string{"b": "c"}, ""), cache.Key("a", map[string]string{"bc": ""}, "")},
+		{cache.Key("a", nil, "bc"), cache.Key("a", map[string]string{"b": "c"}, "")},
+		{cache.Key("ab", nil, "c"), cache.Key("a", nil, "bc")},
+		{cache.Key("a", nil, ""), cache.Key("a", map[string]string{"": ""}, "")},
 	}
 	for i, p := range pairs {
 		if p[0] == p[1] {
@@ -206,7 +206,7 @@ func TestKey(t *testing.T) {
 		}
 	}
 	// nil and empty params are the same thing.
-	if a, b := respcache.Key("jwks", nil, ""), respcache.Key("jwks", map[string]string{}, ""); a != b {
+	if a, b := cache.Key("jwks", nil, ""), cache.Key("jwks", map[string]string{}, ""); a != b {
 		t.Errorf("Key with nil params = %s, with empty params = %s, want equal", a, b)
 	}
 }
@@ -215,14 +215,14 @@ func TestKey(t *testing.T) {
 func TestKeysSeparateEntries(t *testing.T) {
 	c, _, _, _ := newCache(t)
 	keys := []string{
-		respcache.Key("vault.schema.get", map[string]string{"vault_id": "v1"}, "alice"),
-		respcache.Key("vault.schema.get", map[string]string{"vault_id": "v1"}, "bob"),
-		respcache.Key("vault.schema.get", map[string]string{"vault_id": "v1"}, ""),
-		respcache.Key("vault.schema.get", map[string]string{"vault_id": "v2"}, "alice"),
-		respcache.Key("openapi", map[string]string{"vault_id": "v1"}, "alice"),
+		cache.Key("vault.schema.get", map[string]string{"vault_id": "v1"}, "alice"),
+		cache.Key("vault.schema.get", map[string]string{"vault_id": "v1"}, "bob"),
+		cache.Key("vault.schema.get", map[string]string{"vault_id": "v1"}, ""),
+		cache.Key("vault.schema.get", map[string]string{"vault_id": "v2"}, "alice"),
+		cache.Key("openapi", map[string]string{"vault_id": "v1"}, "alice"),
 	}
 	for i, k := range keys {
-		put(t, c, k, respcache.Entry{Status: 200, Body: []byte(fmt.Sprint("body ", i))}, time.Minute)
+		put(t, c, k, cache.Entry{Status: 200, Body: []byte(fmt.Sprint("body ", i))}, time.Minute)
 	}
 	for i, k := range keys {
 		if e := mustHit(t, c, k); string(e.Body) != fmt.Sprint("body ", i) {
@@ -233,9 +233,9 @@ func TestKeysSeparateEntries(t *testing.T) {
 
 func TestTTL(t *testing.T) {
 	c, client, prefix, _ := newCache(t)
-	key := respcache.Key("jwks", nil, "")
+	key := cache.Key("jwks", nil, "")
 	ttl := 300 * time.Millisecond
-	put(t, c, key, respcache.Entry{Status: 200, Body: []byte("keys")}, ttl, "jwks")
+	put(t, c, key, cache.Entry{Status: 200, Body: []byte("keys")}, ttl, "jwks")
 
 	pttl, err := client.PTTL(ctx, entryName(prefix, key)).Result()
 	if err != nil {
@@ -272,7 +272,7 @@ func TestTTL(t *testing.T) {
 	}
 
 	// A TTL below a millisecond is rounded up, not turned into "forever".
-	put(t, c, key, respcache.Entry{Status: 200}, time.Microsecond)
+	put(t, c, key, cache.Entry{Status: 200}, time.Microsecond)
 	if pttl, err := client.PTTL(ctx, entryName(prefix, key)).Result(); err != nil || pttl > time.Millisecond {
 		t.Errorf("PTTL after a 1µs TTL = %v, %v; want at most 1ms (or gone)", pttl, err)
 	}
@@ -282,10 +282,10 @@ func TestTTL(t *testing.T) {
 // longer TTL extends it.
 func TestTagOutlivesEntries(t *testing.T) {
 	c, client, prefix, _ := newCache(t)
-	short := respcache.Key("vault.schema.get", nil, "a")
-	long := respcache.Key("vault.schema.get", nil, "b")
-	put(t, c, long, respcache.Entry{Status: 200}, time.Hour, "vault:v1")
-	put(t, c, short, respcache.Entry{Status: 200}, time.Second, "vault:v1")
+	short := cache.Key("vault.schema.get", nil, "a")
+	long := cache.Key("vault.schema.get", nil, "b")
+	put(t, c, long, cache.Entry{Status: 200}, time.Hour, "vault:v1")
+	put(t, c, short, cache.Entry{Status: 200}, time.Second, "vault:v1")
 	tagTTL, err := client.PTTL(ctx, tagName(prefix, "vault:v1")).Result()
 	if err != nil {
 		t.Fatal(err)
@@ -297,16 +297,16 @@ func TestTagOutlivesEntries(t *testing.T) {
 
 func TestInvalidate(t *testing.T) {
 	c, client, prefix, reg := newCache(t)
-	a := respcache.Key("vault.schema.get", map[string]string{"vault_id": "v1"}, "alice")
-	b := respcache.Key("vault.schema.get", map[string]string{"vault_id": "v1"}, "bob")
-	both := respcache.Key("vault.list", nil, "alice")
-	other := respcache.Key("vault.schema.get", map[string]string{"vault_id": "v2"}, "alice")
-	untagged := respcache.Key("jwks", nil, "")
-	put(t, c, a, respcache.Entry{Status: 200}, time.Minute, "vault:v1")
-	put(t, c, b, respcache.Entry{Status: 200}, time.Minute, "vault:v1", "route:vault.schema.get")
-	put(t, c, both, respcache.Entry{Status: 200}, time.Minute, "vault:v1", "vault:v2")
-	put(t, c, other, respcache.Entry{Status: 200}, time.Minute, "vault:v2")
-	put(t, c, untagged, respcache.Entry{Status: 200}, time.Minute)
+	a := cache.Key("vault.schema.get", map[string]string{"vault_id": "v1"}, "alice")
+	b := cache.Key("vault.schema.get", map[string]string{"vault_id": "v1"}, "bob")
+	both := cache.Key("vault.list", nil, "alice")
+	other := cache.Key("vault.schema.get", map[string]string{"vault_id": "v2"}, "alice")
+	untagged := cache.Key("jwks", nil, "")
+	put(t, c, a, cache.Entry{Status: 200}, time.Minute, "vault:v1")
+	put(t, c, b, cache.Entry{Status: 200}, time.Minute, "vault:v1", "route:vault.schema.get")
+	put(t, c, both, cache.Entry{Status: 200}, time.Minute, "vault:v1", "vault:v2")
+	put(t, c, other, cache.Entry{Status: 200}, time.Minute, "vault:v2")
+	put(t, c, untagged, cache.Entry{Status: 200}, time.Minute)
 
 	if err := c.Invalidate(ctx, "vault:v1"); err != nil {
 		t.Fatal(err)
@@ -346,7 +346,7 @@ func TestInvalidate(t *testing.T) {
 	}
 
 	// A tag is usable again after its invalidation.
-	put(t, c, a, respcache.Entry{Status: 200}, time.Minute, "vault:v1")
+	put(t, c, a, cache.Entry{Status: 200}, time.Minute, "vault:v1")
 	mustHit(t, c, a)
 	if err := c.Invalidate(ctx, "vault:v1"); err != nil {
 		t.Fatal(err)
@@ -359,14 +359,14 @@ func TestInvalidate(t *testing.T) {
 func TestTagPruned(t *testing.T) {
 	c, client, prefix, _ := newCache(t)
 	for i := range 5 {
-		put(t, c, respcache.Key("vault.schema.get", nil, fmt.Sprint("user-", i)), respcache.Entry{Status: 200}, 50*time.Millisecond, "vault:v1")
+		put(t, c, cache.Key("vault.schema.get", nil, fmt.Sprint("user-", i)), cache.Entry{Status: 200}, 50*time.Millisecond, "vault:v1")
 	}
-	keep := respcache.Key("vault.schema.get", nil, "user-keep")
-	put(t, c, keep, respcache.Entry{Status: 200}, time.Hour, "vault:v1")
+	keep := cache.Key("vault.schema.get", nil, "user-keep")
+	put(t, c, keep, cache.Entry{Status: 200}, time.Hour, "vault:v1")
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		time.Sleep(60 * time.Millisecond)
-		put(t, c, keep, respcache.Entry{Status: 200}, time.Hour, "vault:v1")
+		put(t, c, keep, cache.Entry{Status: 200}, time.Hour, "vault:v1")
 		members, err := client.ZRange(ctx, tagName(prefix, "vault:v1"), 0, -1).Result()
 		if err != nil {
 			t.Fatal(err)
@@ -388,8 +388,8 @@ func TestConcurrentPutInvalidate(t *testing.T) {
 	for w := range 8 {
 		wg.Go(func() {
 			for i := range 50 {
-				key := respcache.Key("vault.schema.get", nil, fmt.Sprint(w, "-", i))
-				if err := c.Put(ctx, key, respcache.Entry{Status: 200, Body: []byte("x")}, time.Minute, "vault:v1"); err != nil {
+				key := cache.Key("vault.schema.get", nil, fmt.Sprint(w, "-", i))
+				if err := c.Put(ctx, key, cache.Entry{Status: 200, Body: []byte("x")}, time.Minute, "vault:v1"); err != nil {
 					t.Error(err)
 					return
 				}
@@ -418,12 +418,12 @@ func TestConcurrentPutInvalidate(t *testing.T) {
 func TestNoRawValuesInKeyNames(t *testing.T) {
 	c, client, prefix, reg := newCache(t)
 	secrets := []string{"alice@example.com", "vlt-0123456789", "ssn-lookup", "needle-param-name"}
-	key := respcache.Key("vault.schema.get", map[string]string{"vault_id": secrets[1], "q.filter": secrets[2], secrets[3]: "1"}, secrets[0])
-	put(t, c, key, respcache.Entry{Status: 200, Body: []byte("{}")}, time.Minute, "vault:"+secrets[1], "principal:"+secrets[0])
+	key := cache.Key("vault.schema.get", map[string]string{"vault_id": secrets[1], "q.filter": secrets[2], secrets[3]: "1"}, secrets[0])
+	put(t, c, key, cache.Entry{Status: 200, Body: []byte("{}")}, time.Minute, "vault:"+secrets[1], "principal:"+secrets[0])
 	mustHit(t, c, key)
 	// A string not made by Key is hashed too.
 	raw := "vault.schema.get?vault_id=" + secrets[1] + "&principal=" + secrets[0]
-	put(t, c, raw, respcache.Entry{Status: 200}, time.Minute, secrets[2])
+	put(t, c, raw, cache.Entry{Status: 200}, time.Minute, secrets[2])
 	mustHit(t, c, raw)
 
 	keys := redisKeys(t, client, prefix)
@@ -465,16 +465,16 @@ func TestNoRawValuesInKeyNames(t *testing.T) {
 
 func TestPutRejects(t *testing.T) {
 	c, client, prefix, _ := newCache(t)
-	key := respcache.Key("jwks", nil, "")
+	key := cache.Key("jwks", nil, "")
 	for _, tc := range []struct {
 		name string
-		e    respcache.Entry
+		e    cache.Entry
 		ttl  time.Duration
 	}{
-		{"zero TTL", respcache.Entry{Status: 200}, 0},
-		{"negative TTL", respcache.Entry{Status: 200}, -time.Second},
-		{"no status", respcache.Entry{}, time.Minute},
-		{"status 1000", respcache.Entry{Status: 1000}, time.Minute},
+		{"zero TTL", cache.Entry{Status: 200}, 0},
+		{"negative TTL", cache.Entry{Status: 200}, -time.Second},
+		{"no status", cache.Entry{}, time.Minute},
+		{"status 1000", cache.Entry{Status: 1000}, time.Minute},
 	} {
 		if err := c.Put(ctx, key, tc.e, tc.ttl, "t"); err == nil {
 			t.Errorf("Put(%s) = nil, want an error", tc.name)
@@ -489,7 +489,7 @@ func TestPutRejects(t *testing.T) {
 // miss, counted as an error.
 func TestUndecodableEntry(t *testing.T) {
 	c, client, prefix, reg := newCache(t)
-	key := respcache.Key("openapi", nil, "")
+	key := cache.Key("openapi", nil, "")
 	for _, v := range []string{"", "garbage", "\x01", "\x01\xc8\x01\x00\x05ab", "\x02\xc8\x01\x00\x00\x00"} {
 		if err := client.Set(ctx, entryName(prefix, key), v, time.Minute).Err(); err != nil {
 			t.Fatal(err)
@@ -514,14 +514,14 @@ func TestRedisUnreachable(t *testing.T) {
 	client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
 	t.Cleanup(func() { client.Close() })
 	reg := prometheus.NewRegistry()
-	c := respcache.New(client, "test:unreachable:", respcache.Options{Metrics: reg})
-	key := respcache.Key("jwks", nil, "")
+	c := cache.New(client, "test:unreachable:", cache.Options{Metrics: reg})
+	key := cache.Key("jwks", nil, "")
 
 	start := time.Now()
 	if e, ok := c.Get(ctx, key); ok || e != nil {
 		t.Errorf("Get = %v, %v, want a miss", e, ok)
 	}
-	if err := c.Put(ctx, key, respcache.Entry{Status: 200}, time.Minute, "t"); err == nil {
+	if err := c.Put(ctx, key, cache.Entry{Status: 200}, time.Minute, "t"); err == nil {
 		t.Error("Put = nil, want an error")
 	}
 	if err := c.Invalidate(ctx, "t"); err == nil {
@@ -572,14 +572,14 @@ func TestTimeout(t *testing.T) {
 	}()
 	client := redis.NewClient(&redis.Options{Addr: ln.Addr().String(), ReadTimeout: time.Minute, WriteTimeout: time.Minute})
 	t.Cleanup(func() { client.Close() })
-	c := respcache.New(client, "test:timeout:", respcache.Options{Timeout: 50 * time.Millisecond})
-	key := respcache.Key("jwks", nil, "")
+	c := cache.New(client, "test:timeout:", cache.Options{Timeout: 50 * time.Millisecond})
+	key := cache.Key("jwks", nil, "")
 
 	start := time.Now()
 	if _, ok := c.Get(ctx, key); ok {
 		t.Error("Get = hit, want a miss")
 	}
-	if err := c.Put(ctx, key, respcache.Entry{Status: 200}, time.Minute, "t"); err == nil {
+	if err := c.Put(ctx, key, cache.Entry{Status: 200}, time.Minute, "t"); err == nil {
 		t.Error("Put = nil, want an error")
 	}
 	if err := c.Invalidate(ctx, "t"); err == nil {
@@ -594,9 +594,9 @@ func TestTimeout(t *testing.T) {
 func TestSharedRegisterer(t *testing.T) {
 	client, prefix := testenv.Redis(t)
 	reg := prometheus.NewRegistry()
-	c1 := respcache.New(client, prefix+"a:", respcache.Options{Metrics: reg})
-	c2 := respcache.New(client, prefix+"b:", respcache.Options{Metrics: reg})
-	key := respcache.Key("jwks", nil, "")
+	c1 := cache.New(client, prefix+"a:", cache.Options{Metrics: reg})
+	c2 := cache.New(client, prefix+"b:", cache.Options{Metrics: reg})
+	key := cache.Key("jwks", nil, "")
 	c1.Get(ctx, key)
 	c2.Get(ctx, key)
 	if got := counter(t, reg, "skyflow_gateway_cache_requests_total", map[string]string{"route": "jwks", "result": "miss"}); got != 2 {

@@ -18,7 +18,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/skyflow-oss/skyflow/functions/gateway/ratelimit"
+	"github.com/skyflow-oss/skyflow/functions/gateway/edge/ratelimit"
 	"github.com/skyflow-oss/skyflow/testkit/testenv"
 )
 

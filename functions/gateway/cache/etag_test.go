@@ -1,16 +1,16 @@
-package respcache_test
+package cache_test
 
 import (
 	"regexp"
 	"strings"
 	"testing"
 
-	"github.com/skyflow-oss/skyflow/functions/gateway/respcache"
+	"github.com/skyflow-oss/skyflow/functions/gateway/cache"
 )
 
 func TestETag(t *testing.T) {
-	a, b := respcache.ETag([]byte("a")), respcache.ETag([]byte("b"))
-	for _, e := range []string{a, b, respcache.ETag(nil)} {
+	a, b := cache.ETag([]byte("a")), cache.ETag([]byte("b"))
+	for _, e := range []string{a, b, cache.ETag(nil)} {
 		if !regexp.MustCompile(`^"[A-Za-z0-9_-]{27}"$`).MatchString(e) {
 			t.Errorf("ETag = %s, want a quoted 27-character base64url string", e)
 		}
@@ -18,10 +18,10 @@ func TestETag(t *testing.T) {
 	if a == b {
 		t.Errorf("ETag(a) = ETag(b) = %s", a)
 	}
-	if again := respcache.ETag([]byte("a")); again != a {
+	if again := cache.ETag([]byte("a")); again != a {
 		t.Errorf("ETag(a) = %s, then %s", a, again)
 	}
-	if !respcache.NotModified(a, a) {
+	if !cache.NotModified(a, a) {
 		t.Errorf("NotModified(%s, %s) = false, want true", a, a)
 	}
 }
@@ -62,10 +62,10 @@ func TestNotModified(t *testing.T) {
 		{"missing comma", `"x" "abc"`, etag, false},
 		{"space inside", `"ab c"`, `"ab c"`, false},
 		{"obs-text", "\"\xe9t\xe9\"", "\"\xe9t\xe9\"", true},
-		{"generated tag", respcache.ETag([]byte("body")), respcache.ETag([]byte("body")), true},
-		{"generated tag, other body", respcache.ETag([]byte("body")), respcache.ETag([]byte("Body")), false},
+		{"generated tag", cache.ETag([]byte("body")), cache.ETag([]byte("body")), true},
+		{"generated tag, other body", cache.ETag([]byte("body")), cache.ETag([]byte("Body")), false},
 	} {
-		if got := respcache.NotModified(tc.inm, tc.etag); got != tc.want {
+		if got := cache.NotModified(tc.inm, tc.etag); got != tc.want {
 			t.Errorf("%s: NotModified(%q, %q) = %v, want %v", tc.name, tc.inm, tc.etag, got, tc.want)
 		}
 	}
@@ -79,7 +79,7 @@ func FuzzNotModified(f *testing.F) {
 		f.Add(s[0], s[1])
 	}
 	f.Fuzz(func(t *testing.T, inm, etag string) {
-		got := respcache.NotModified(inm, etag)
+		got := cache.NotModified(inm, etag)
 		if !got {
 			return
 		}
@@ -93,7 +93,7 @@ func FuzzNotModified(f *testing.F) {
 			t.Fatalf("NotModified(%q, %q) = true, but %s is not in the request", inm, etag, opaque)
 		}
 		// Weakness does not change a match.
-		if !respcache.NotModified(inm, "W/"+opaque) || !respcache.NotModified(inm, opaque) {
+		if !cache.NotModified(inm, "W/"+opaque) || !cache.NotModified(inm, opaque) {
 			t.Fatalf("NotModified(%q, %q) = true, but not for the weak and strong forms of %s", inm, etag, opaque)
 		}
 	})

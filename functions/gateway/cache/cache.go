@@ -1,4 +1,4 @@
-// Package respcache is the gateway's HTTP response cache, kept in Redis so
+// Package cache is the gateway's HTTP response cache, kept in Redis so
 // that every gateway replica serves and invalidates the same entries. It is
 // meant for the few routes whose responses are read far more often than they
 // change: the JWKS, the OpenAPI document, vault schema reads.
@@ -46,7 +46,7 @@
 // (each call is bounded by Options.Timeout), Get reports a miss and the
 // gateway computes the response itself. Put and Invalidate return the error
 // for the caller to log.
-package respcache
+package cache
 
 import (
 	"context"
@@ -93,7 +93,7 @@ func New(rdb redis.UniversalClient, prefix string, o Options) *Cache {
 	}
 	m, err := newMetrics(o.Metrics)
 	if err != nil {
-		panic("respcache: " + err.Error())
+		panic("cache: " + err.Error())
 	}
 	return &Cache{rdb: rdb, prefix: prefix, timeout: o.Timeout, m: m}
 }
@@ -136,7 +136,7 @@ func Key(route string, params map[string]string, principal string) string {
 		h.Write(buf)
 		h.Write([]byte(s))
 	}
-	field("skyflow.respcache.v1")
+	field("skyflow.respcache.v1") // the package's old name: renaming it would orphan every stored entry
 	field(route)
 	names := make([]string, 0, len(params))
 	for k := range params {
@@ -237,10 +237,10 @@ return 1
 // ("route:<name>") to be able to drop a whole route.
 func (c *Cache) Put(ctx context.Context, key string, e Entry, ttl time.Duration, tags ...string) error {
 	if ttl <= 0 {
-		return fmt.Errorf("respcache: TTL %v is not positive", ttl)
+		return fmt.Errorf("cache: TTL %v is not positive", ttl)
 	}
 	if e.Status < 100 || e.Status > 999 {
-		return fmt.Errorf("respcache: status %d is not an HTTP status code", e.Status)
+		return fmt.Errorf("cache: status %d is not an HTTP status code", e.Status)
 	}
 	if e.ETag == "" {
 		e.ETag = ETag(e.Body)
@@ -261,7 +261,7 @@ func (c *Cache) Put(ctx context.Context, key string, e Entry, ttl time.Duration,
 	})
 	c.m.store(route, err)
 	if err != nil {
-		return fmt.Errorf("respcache: put: %w", err)
+		return fmt.Errorf("cache: put: %w", err)
 	}
 	return nil
 }
@@ -299,7 +299,7 @@ func (c *Cache) Invalidate(ctx context.Context, tags ...string) error {
 	})
 	c.m.invalidated(n, err)
 	if err != nil {
-		return fmt.Errorf("respcache: invalidate: %w", err)
+		return fmt.Errorf("cache: invalidate: %w", err)
 	}
 	return nil
 }
@@ -353,7 +353,7 @@ func encode(e *Entry) []byte {
 	return append(b, e.Body...)
 }
 
-var errCorrupt = errors.New("respcache: undecodable entry")
+var errCorrupt = errors.New("cache: undecodable entry")
 
 func decode(b []byte) (*Entry, error) {
 	if len(b) == 0 || b[0] != version1 {

@@ -1,4 +1,4 @@
-package respcache
+package cache
 
 import (
 	"crypto/sha256"

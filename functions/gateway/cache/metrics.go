@@ -1,4 +1,4 @@
-package respcache
+package cache
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
