@@ -14,7 +14,16 @@ ENV       ?= prod
 KO        ?= $(GO) run github.com/google/ko@v0.19.1
 KUBECTL   ?= kubectl
 
-.PHONY: run test bench soak vet build migrate fuzz clean manifests deploy
+.PHONY: help run test bench soak vet lint build migrate fuzz clean manifests deploy release-manifests
+
+# Pinned tools, built on first use into bin/tools.
+GOLANGCI_LINT_VERSION := v2.15.0
+ACTIONLINT_VERSION    := v1.7.12
+TOOLS := $(CURDIR)/$(BIN)/tools
+
+## help: list the targets
+help:
+	@awk -F': ' '/^## /{sub(/^## /, ""); split($$0, a, ": "); printf "  %-18s %s\n", a[1], substr($$0, length(a[1]) + 3)}' $(MAKEFILE_LIST)
 
 ## run: the whole platform locally; the gateway on http://localhost:8080
 run: build
@@ -43,8 +52,7 @@ bench: build
 	$(GO) build -o "$$dir/" ./functions/... ./tests/functions/... && \
 	SKYFLOW_FUNCTION_BINARIES="$$dir" $(SKYFLOW) deps run -- $(GO) test -run '^$$' -bench . -benchtime 2s -timeout 45m ./tests/...
 
-## soak: TestSoak, SOAK_DURATION of mixed load through the gateway with Kafka
-## and audit-record killed mid-way (not part of make test)
+## soak: TestSoak, SOAK_DURATION of mixed load with Kafka and audit-record killed mid-way (not in make test)
 SOAK_DURATION ?= 10m
 soak: build
 	mkdir -p .dev && dir=$$(mktemp -d $(CURDIR)/.dev/bench-bin.XXXXXX) && \
@@ -84,12 +92,37 @@ deploy: build
 	@test -n "$$KO_DOCKER_REPO" || { echo "set KO_DOCKER_REPO to the registry the images go to (e.g. ghcr.io/you/skyflow)"; exit 1; }
 	$(KUBECTL) kustomize knative/overlays/$(ENV) | $(KO) resolve --base-import-paths -f - | $(KUBECTL) apply -f -
 
+## lint: golangci-lint (.golangci.yml) over the Go code and actionlint over .github/workflows
+lint: $(TOOLS)/golangci-lint $(TOOLS)/actionlint
+	$(TOOLS)/golangci-lint run ./...
+	cd knative/validate && $(TOOLS)/golangci-lint run --config ../../.golangci.yml ./...
+	$(TOOLS)/actionlint
+
+$(TOOLS)/golangci-lint:
+	GOBIN=$(TOOLS) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
+
+$(TOOLS)/actionlint:
+	GOBIN=$(TOOLS) $(GO) install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
+
+## release-manifests: build and push every function image with ko (KO_DOCKER_REPO, VERSION tag) and render dist/skyflow-<env>.yaml for dev and prod
+release-manifests: build
+	$(SKYFLOW) manifests -check
+	@test -n "$$KO_DOCKER_REPO" || { echo "set KO_DOCKER_REPO to the registry the images go to (e.g. ghcr.io/you/skyflow)"; exit 1; }
+	@test -n "$(VERSION)" || { echo "set VERSION to the release tag (e.g. v0.1.0)"; exit 1; }
+	mkdir -p dist
+	for env in dev prod; do \
+		$(KUBECTL) kustomize knative/overlays/$$env | $(KO) resolve --base-import-paths --tags $(VERSION) -f - > dist/skyflow-$$env.yaml || exit 1; \
+	done
+
+## build: bin/skyflow, the operator command (make run and make test build it first)
 build:
 	@mkdir -p $(BIN)
 	$(GO) build -o $(SKYFLOW) ./cmd/skyflow
 
+## vet: go vet over the module
 vet:
 	$(GO) vet ./...
 
+## clean: remove bin/ (the private servers' data in .dev/ stays)
 clean:
 	rm -rf $(BIN)
