@@ -48,6 +48,7 @@ import (
 	"github.com/skyflow-oss/skyflow/runtime/apierr"
 	"github.com/skyflow-oss/skyflow/runtime/config"
 	"github.com/skyflow-oss/skyflow/runtime/db"
+	"github.com/skyflow-oss/skyflow/runtime/host"
 	"github.com/skyflow-oss/skyflow/runtime/metrics"
 	"github.com/skyflow-oss/skyflow/runtime/request"
 	"github.com/skyflow-oss/skyflow/runtime/sender"
@@ -68,6 +69,16 @@ type Function struct {
 	metrics   *gatewayMetrics
 	tlsServer *http.Server
 }
+
+// The host finds these methods by type assertion (runtime/host): one
+// misspelt would compile and silently never run. The gateway has no
+// Ready method on purpose (see Stop).
+var (
+	_ host.HTTPHandler   = (*Function)(nil)
+	_ host.EventReceiver = (*Function)(nil)
+	_ host.Starter       = (*Function)(nil)
+	_ host.Stopper       = (*Function)(nil)
+)
 
 // New is called once per process.
 func New() *Function { return &Function{} }

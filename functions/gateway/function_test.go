@@ -623,3 +623,12 @@ func TestRedisUnreachable(t *testing.T) {
 		t.Errorf("the in-process limit did not hold: %v", statuses)
 	}
 }
+
+// The gateway stays in the load balancer while Redis or PostgreSQL is down
+// and degrades per request (see Stop): a Ready method would take every
+// replica out at once.
+func TestNoReadinessProbe(t *testing.T) {
+	if _, ok := any(New()).(host.ReadinessReporter); ok {
+		t.Error("the gateway implements host.ReadinessReporter")
+	}
+}
