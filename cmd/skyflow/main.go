@@ -1,6 +1,7 @@
 // Command skyflow is Skyflow's command line: the local platform (dev), the
-// database migrations (migrate), and the private PostgreSQL and Redis that
-// the tests run against (deps).
+// database migrations (migrate), the first administrator (admin
+// bootstrap), and the private PostgreSQL and Redis that the tests run
+// against (deps).
 package main
 
 import (
@@ -21,6 +22,10 @@ const usage = `usage: skyflow <command> [flags]
 commands:
   dev                     run the whole platform locally (what 'make run' does)
   migrate [status]        apply (or list) the database migrations on DATABASE_URL
+  admin bootstrap -key-file FILE|-
+                          make the first administrator on DATABASE_URL (a service
+                          account with the role admin, and its API key to FILE,
+                          mode 0600, or stdout), unless an administrator exists
   manifests [-check]      render knative/ Services and eventing/ Triggers from every
                           func.yaml (what 'make manifests' does); -check only compares
   deps run -- CMD [ARG…]  start private PostgreSQL and Redis under .dev/, run CMD
@@ -50,6 +55,8 @@ func main() {
 		err = runDev(ctx, args)
 	case "migrate":
 		err = runMigrate(ctx, args)
+	case "admin":
+		err = runAdmin(ctx, args)
 	case "deps":
 		err = runDeps(ctx, args)
 	case "manifests":
