@@ -9,6 +9,9 @@
 // It also takes CloudEvents at POST / (trigger deliveries, verified by the
 // host like any function's): the events that change a cached answer.
 //
+// It serves plain HTTP only: TLS ends in front of it, at Kourier in a
+// cluster and at the local platform's front in development.
+//
 // This package is the wiring (settings, the pipeline, metrics); each step
 // has its folder:
 //
@@ -21,11 +24,8 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
-	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"time"
@@ -56,18 +56,17 @@ import (
 
 // Function is the gateway.
 type Function struct {
-	settings  Settings
-	routes    *routes.Router
-	openapi   []byte
-	cors      edge.CORS
-	auth      *edge.Authenticator
-	limits    *edge.RateLimits
-	cache     *cache.Cache
-	upstream  *upstream.Forwarder
-	pool      *pgxpool.Pool
-	redis     *redis.Client
-	metrics   *gatewayMetrics
-	tlsServer *http.Server
+	settings Settings
+	routes   *routes.Router
+	openapi  []byte
+	cors     edge.CORS
+	auth     *edge.Authenticator
+	limits   *edge.RateLimits
+	cache    *cache.Cache
+	upstream *upstream.Forwarder
+	pool     *pgxpool.Pool
+	redis    *redis.Client
+	metrics  *gatewayMetrics
 }
 
 // The host finds these methods by type assertion (runtime/host): one
@@ -125,31 +124,6 @@ func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
 	limiter := ratelimit.New(f.redis, s.RedisPrefix+"gw:", ratelimit.Options{Metrics: metrics.Registry})
 	f.limits = edge.NewRateLimits(limiter, s.Limits, f.metrics.rateLimited)
 	f.cache = cache.New(f.redis, s.RedisPrefix+"gw:", cache.Options{Metrics: metrics.Registry})
-	return f.startTLS(s)
-}
-
-// startTLS serves HTTPS beside the host's HTTP listener when a
-// certificate is configured (SDKs insist on an https token URI).
-func (f *Function) startTLS(s Settings) error {
-	if s.TLSCertFile == "" {
-		return nil
-	}
-	cert, err := tls.LoadX509KeyPair(s.TLSCertFile, s.TLSKeyFile)
-	if err != nil {
-		return fmt.Errorf("configuration: SKYFLOW_TLS_CERT_FILE/SKYFLOW_TLS_KEY_FILE: %w", err)
-	}
-	ln, err := net.Listen("tcp", s.TLSAddr)
-	if err != nil {
-		return fmt.Errorf("cannot listen for HTTPS on %s: %w", s.TLSAddr, err)
-	}
-	f.tlsServer = &http.Server{
-		Handler:           http.HandlerFunc(f.Handle),
-		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-	}
-	go f.tlsServer.ServeTLS(ln, "", "")
-	slog.Info("serving HTTPS", "addr", ln.Addr().String())
 	return nil
 }
 
@@ -161,9 +135,6 @@ func (f *Function) startTLS(s Settings) error {
 
 // Stop closes the connections.
 func (f *Function) Stop(ctx context.Context) error {
-	if f.tlsServer != nil {
-		f.tlsServer.Shutdown(ctx)
-	}
 	if f.pool != nil {
 		f.pool.Close()
 	}

@@ -37,9 +37,6 @@ type Settings struct {
 	Limits              map[string]ratelimit.Limit
 	CORSOrigins         []string       // SKYFLOW_CORS_ORIGINS: browser origins allowed ("*" for any)
 	TrustedProxies      []netip.Prefix // SKYFLOW_TRUSTED_PROXIES: whose X-Forwarded-For names the client
-	TLSAddr             string         // SKYFLOW_TLS_ADDR (default :8443)
-	TLSCertFile         string         // SKYFLOW_TLS_CERT_FILE: serve HTTPS too when set
-	TLSKeyFile          string         // SKYFLOW_TLS_KEY_FILE
 	// ExtraRoutesFile (SKYFLOW_EXTRA_ROUTES) adds routes to an operator's
 	// own functions, in the form of routes.yaml.
 	ExtraRoutesFile string
@@ -57,9 +54,6 @@ func LoadSettings(env *config.Env) (Settings, error) {
 		FunctionURLTemplate: env.String("SKYFLOW_FUNCTION_URL_TEMPLATE", "http://{name}.skyflow.svc.cluster.local"),
 		UpstreamTimeout:     env.Duration("SKYFLOW_UPSTREAM_TIMEOUT", 60*time.Second),
 		MaxBodyBytes:        int64(env.Int("SKYFLOW_MAX_BODY_BYTES", 1<<20)),
-		TLSAddr:             env.String("SKYFLOW_TLS_ADDR", ":8443"),
-		TLSCertFile:         env.String("SKYFLOW_TLS_CERT_FILE", ""),
-		TLSKeyFile:          env.String("SKYFLOW_TLS_KEY_FILE", ""),
 		ExtraRoutesFile:     env.String("SKYFLOW_EXTRA_ROUTES", ""),
 	}
 	urls, limits := env.String("SKYFLOW_FUNCTION_URLS", ""), env.String("SKYFLOW_RATE_LIMITS", DefaultLimits)
@@ -93,9 +87,6 @@ func LoadSettings(env *config.Env) (Settings, error) {
 			return s, fmt.Errorf("configuration: SKYFLOW_TRUSTED_PROXIES: %q is not a CIDR prefix such as 10.0.0.0/8", p)
 		}
 		s.TrustedProxies = append(s.TrustedProxies, prefix)
-	}
-	if (s.TLSCertFile == "") != (s.TLSKeyFile == "") {
-		return s, fmt.Errorf("configuration: set both SKYFLOW_TLS_CERT_FILE and SKYFLOW_TLS_KEY_FILE, or neither")
 	}
 	return s, nil
 }

@@ -53,9 +53,9 @@ type Config struct {
 	// Root/knative and Root/eventing).
 	Manifests []string
 	// PublicAddr is where the public Service (the gateway) listens
-	// (default 127.0.0.1:8080), and PublicTLSAddr where it serves HTTPS
-	// with the development certificate (default 127.0.0.1:8443; port 0
-	// picks a free one).
+	// (default 127.0.0.1:8080), and PublicTLSAddr where its front
+	// terminates HTTPS with the development certificate, as Kourier does
+	// in a cluster (default 127.0.0.1:8443; port 0 picks a free one).
 	PublicAddr, PublicTLSAddr string
 	// IdleAfter is the default scale-to-zero period (default 30s).
 	IdleAfter time.Duration
@@ -99,6 +99,7 @@ type Platform struct {
 	adminURL              string
 	senders               map[string]*sender.Signer // gateway, broker, ping
 	tlsAddr               string
+	tlsListener           net.Listener // on tlsAddr, until the supervisor serves it (https.go)
 	adminKey              string
 	mailbox               *mailbox.Mailbox // the local mail relay (notifications.go)
 	mailCA                string
@@ -276,12 +277,16 @@ func (p *Platform) startFunctions(ctx context.Context) error {
 		"SKYFLOW_BIND_HOST":       "127.0.0.1",
 		"SKYFLOW_TRUSTED_SENDERS": p.trustedSenders(),
 	}
-	// The gateway serves HTTPS too, with the development certificate.
+	// The gateway's front serves HTTPS with the development certificate;
+	// the gateway itself serves plain HTTP, as in a cluster.
 	cert, key, err := devcert.Ensure(filepath.Join(p.cfg.DevDir, "tls"))
 	if err != nil {
 		return fmt.Errorf("the development TLS certificate: %w", err)
 	}
-	env["SKYFLOW_TLS_ADDR"], env["SKYFLOW_TLS_CERT_FILE"], env["SKYFLOW_TLS_KEY_FILE"] = p.tlsAddr, cert, key
+	publicTLS, err := p.terminateTLS(cert, key)
+	if err != nil {
+		return err
+	}
 	// Notifications: the local mailbox stands for the mail relay, a VAPID
 	// key pair made once signs pushes, and links point at the gateway.
 	if err := p.startMailbox(cert, key); err != nil {
@@ -321,6 +326,7 @@ func (p *Platform) startFunctions(ctx context.Context) error {
 		Env:        env,
 		Secrets:    p.secrets(),
 		PublicAddr: p.cfg.PublicAddr,
+		PublicTLS:  publicTLS,
 		IdleAfter:  p.cfg.IdleAfter,
 		Logs:       p.cfg.Logs,
 		Logger:     p.log,
@@ -373,7 +379,7 @@ func (p *Platform) tokenURI() string {
 
 // makeSenders makes this run's signing keys of the gateway, the broker
 // and the ping sources (runtime/sender): every function trusts them, only
-// each sender holds its own. It also settles the HTTPS address, which the
+// each sender holds its own. It also opens the HTTPS address, which the
 // token URI names.
 func (p *Platform) makeSenders() error {
 	p.senders = map[string]*sender.Signer{}
@@ -384,20 +390,7 @@ func (p *Platform) makeSenders() error {
 		}
 		p.senders[name] = s
 	}
-	host, port, err := net.SplitHostPort(p.cfg.PublicTLSAddr)
-	if err != nil {
-		return fmt.Errorf("the HTTPS address %q: %w", p.cfg.PublicTLSAddr, err)
-	}
-	if port == "0" {
-		ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-		if err != nil {
-			return err
-		}
-		port = fmt.Sprint(ln.Addr().(*net.TCPAddr).Port)
-		ln.Close()
-	}
-	p.tlsAddr = net.JoinHostPort(host, port)
-	return nil
+	return p.listenTLS()
 }
 
 func (p *Platform) trustedSenders() string {
@@ -418,7 +411,8 @@ func (p *Platform) GatewayURL() string {
 	return ""
 }
 
-// GatewayTLSURL is the gateway's HTTPS address.
+// GatewayTLSURL is the gateway's HTTPS address: its front's, which
+// terminates TLS.
 func (p *Platform) GatewayTLSURL() string { return "https://" + p.tlsAddr }
 
 func (p *Platform) startPingSources() {

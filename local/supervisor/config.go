@@ -3,6 +3,7 @@ package supervisor
 import (
 	"io"
 	"log/slog"
+	"net"
 	"time"
 
 	"github.com/skyflow-oss/skyflow/local/manifest"
@@ -36,6 +37,13 @@ type Config struct {
 	// PublicAddr is where the one Service that is not cluster-local
 	// listens, such as "127.0.0.1:8080" or ":8080". Default 127.0.0.1:8080.
 	PublicAddr string
+	// PublicTLS, when not nil, is the public Service's HTTPS address: a
+	// listener that terminates TLS (tls.NewListener), as Kourier does in
+	// a cluster, so the process behind it serves plain HTTP only and sees
+	// X-Forwarded-Proto: https. The caller opens it, so that a free port
+	// is known before the environment names it; the supervisor serves it
+	// from Start and closes it, even when New fails.
+	PublicTLS net.Listener
 	// IdleAfter is how long a scale-to-zero Service may go without a
 	// request before its process is stopped; a longer RetentionPeriod in
 	// the manifest wins. Default DefaultIdleAfter.

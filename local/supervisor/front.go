@@ -19,6 +19,7 @@ import (
 type front struct {
 	svc *service
 	ln  net.Listener
+	tls net.Listener // the public Service's HTTPS address (Config.PublicTLS), or nil
 	srv *http.Server
 	url *url.URL
 	sem chan struct{} // containerConcurrency slots, nil when unlimited
@@ -68,6 +69,15 @@ func dialable(a net.Addr) string {
 		ip = net.IPv4(127, 0, 0, 1)
 	}
 	return net.JoinHostPort(ip.String(), strconv.Itoa(ta.Port))
+}
+
+// listeners are the addresses the front serves: HTTP, and HTTPS too for
+// the public Service when the platform terminates TLS.
+func (f *front) listeners() []net.Listener {
+	if f.tls != nil {
+		return []net.Listener{f.ln, f.tls}
+	}
+	return []net.Listener{f.ln}
 }
 
 func (f *front) urlCopy() *url.URL {

@@ -159,6 +159,8 @@ type reply struct {
 	Env      map[string]string `json:"env"`
 	Host     string            `json:"host"`
 	Inflight int               `json:"inflight"`
+	Proto    string            `json:"proto"` // X-Forwarded-Proto
+	TLS      bool              `json:"tls"`   // the process itself was reached over TLS
 }
 
 var client = &http.Client{Timeout: 20 * time.Second}

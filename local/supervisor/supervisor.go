@@ -36,7 +36,12 @@ type Supervisor struct {
 // opens every front listener, so that URL answers from now on and a port
 // conflict is reported before anything starts. Requests are accepted from
 // Start on. Call Close to release the listeners.
-func New(cfg Config) (*Supervisor, error) {
+func New(cfg Config) (_ *Supervisor, err error) {
+	defer func() {
+		if err != nil && cfg.PublicTLS != nil {
+			cfg.PublicTLS.Close()
+		}
+	}()
 	if cfg.BinDir == "" {
 		return nil, errors.New("supervisor: Config.BinDir is empty")
 	}
@@ -136,6 +141,12 @@ func New(cfg Config) (*Supervisor, error) {
 			return nil, err
 		}
 		svc.front = f
+		if !svc.def.ClusterLocal {
+			f.tls, cfg.PublicTLS = cfg.PublicTLS, nil
+		}
+	}
+	if cfg.PublicTLS != nil {
+		cfg.PublicTLS.Close() // no public Service to serve on it
 	}
 	// Service discovery: in a cluster a Service is found by its DNS name;
 	// here every process learns the fronts' addresses (the gateway reads it).
@@ -171,11 +182,13 @@ func (s *Supervisor) Start(ctx context.Context) error {
 	// Under s.mu so that Close waits for these goroutines.
 	for _, svc := range s.services {
 		f := svc.front
-		s.wg.Go(func() {
-			if err := f.srv.Serve(f.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				s.log.Error(fmt.Sprintf("%s: front stopped: %v", svc.name, err), "service", svc.name)
-			}
-		})
+		for _, ln := range f.listeners() {
+			s.wg.Go(func() {
+				if err := f.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+					s.log.Error(fmt.Sprintf("%s: front stopped: %v", svc.name, err), "service", svc.name)
+				}
+			})
+		}
 	}
 	s.mu.Unlock()
 
@@ -266,7 +279,9 @@ func (s *Supervisor) Close(ctx context.Context) error {
 func (s *Supervisor) closeListeners() {
 	for _, svc := range s.services {
 		if svc.front != nil {
-			svc.front.ln.Close()
+			for _, ln := range svc.front.listeners() {
+				ln.Close()
+			}
 		}
 	}
 }

@@ -1,5 +1,6 @@
 // Command fn is the function the supervisor tests run. It honours PORT,
-// serves the Knative health paths, echoes its pid and environment on /,
+// serves the Knative health paths, echoes its pid, environment, Host,
+// X-Forwarded-Proto and whether it was reached over TLS on /,
 // exits with status 3 on /crash, sleeps on /sleep?ms=N and drains requests
 // in flight on SIGTERM. Environment switches make it misbehave:
 // FN_EXIT_AT_START exits at once, FN_IGNORE_TERM ignores SIGTERM and
@@ -51,7 +52,7 @@ func main() {
 			k, v, _ := strings.Cut(kv, "=")
 			env[k] = v
 		}
-		reply(w, map[string]any{"env": env, "host": r.Host})
+		reply(w, map[string]any{"env": env, "host": r.Host, "proto": r.Header.Get("X-Forwarded-Proto"), "tls": r.TLS != nil})
 	})
 	mux.HandleFunc("/crash", func(http.ResponseWriter, *http.Request) {
 		fmt.Println("crashing as asked")
