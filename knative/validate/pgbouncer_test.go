@@ -286,7 +286,7 @@ func ini(text string) (settings map[string]string, includes []string, lastInclud
 	return settings, includes, strings.HasPrefix(last, "%include ")
 }
 
-// TestPgBouncerSettings: the settings the functions and the README's
+// TestPgBouncerSettings: the settings the functions and docs/deploy.md's
 // sizing rely on.
 func TestPgBouncerSettings(t *testing.T) {
 	p := decodePgBouncer(t, rendered(t, "prod"))
@@ -306,7 +306,7 @@ func TestPgBouncerSettings(t *testing.T) {
 	}
 	for _, k := range []string{"max_client_conn", "default_pool_size"} {
 		if n, err := strconv.Atoi(settings[k]); err != nil || n <= 0 {
-			t.Errorf("pgbouncer.ini: %s = %q, want a number (the README sizes it)", k, settings[k])
+			t.Errorf("pgbouncer.ini: %s = %q, want a number (docs/deploy.md sizes it)", k, settings[k])
 		}
 	}
 	// The included file switches to [databases]: anything after it would

@@ -597,7 +597,7 @@ func TestLocalPlatformReadsTheRender(t *testing.T) {
 }
 
 // handMadeSecrets are the Secrets an operator creates in namespace skyflow
-// before the first deploy (README, "Deploying to a cluster", step 1, which
+// before the first deploy (docs/deploy.md, "Deploying to a cluster", step 1, which
 // TestTheDeploymentGuideListsEveryHandMadeSecret keeps equal to this): they
 // hold credentials, so no manifest carries them.
 var handMadeSecrets = map[string][]string{
@@ -618,7 +618,7 @@ var handMadeSecrets = map[string][]string{
 // how to make each: an operator who follows it must not meet a pod stuck
 // on a Secret it never mentioned.
 func TestTheDeploymentGuideListsEveryHandMadeSecret(t *testing.T) {
-	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	readme, err := os.ReadFile(filepath.Join("..", "..", "docs", "deploy.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -626,7 +626,7 @@ func TestTheDeploymentGuideListsEveryHandMadeSecret(t *testing.T) {
 	_, step, ok2 := strings.Cut(guide, "\n1. Create the Secrets")
 	step, _, ok3 := strings.Cut(step, "\n2. ")
 	if !ok || !ok2 || !ok3 {
-		t.Fatal(`README.md has no "Deploying to a cluster" section with a step "1. Create the Secrets" followed by a step 2`)
+		t.Fatal(`docs/deploy.md has no "Deploying to a cluster" section with a step "1. Create the Secrets" followed by a step 2`)
 	}
 	listed := map[string][]string{}
 	for _, line := range strings.Split(step, "\n") {
@@ -645,12 +645,12 @@ func TestTheDeploymentGuideListsEveryHandMadeSecret(t *testing.T) {
 		listed[name] = keys
 	}
 	if !maps.EqualFunc(listed, handMadeSecrets, slices.Equal) {
-		t.Errorf("README step 1 lists the Secrets %v; handMadeSecrets is %v", listed, handMadeSecrets)
+		t.Errorf("docs/deploy.md step 1 lists the Secrets %v; handMadeSecrets is %v", listed, handMadeSecrets)
 	}
 	// Each comes with the command that makes it.
 	for name := range handMadeSecrets {
 		if !strings.Contains(step, "create secret generic "+name) {
-			t.Errorf("README step 1 does not say how to make Secret %s (kubectl -n skyflow create secret generic %s …)", name, name)
+			t.Errorf("docs/deploy.md step 1 does not say how to make Secret %s (kubectl -n skyflow create secret generic %s …)", name, name)
 		}
 	}
 }

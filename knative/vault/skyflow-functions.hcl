@@ -1,7 +1,7 @@
 # Vault policy "skyflow-functions": what every Skyflow function may do in
 # Vault. The functions use one Transit key, the key-encryption key
 # "skyflow-kek", to wrap and unwrap the per-vault data keysets (envelope
-# encryption, ARCHITECTURE.md "Data and keys"). Transit does the crypto
+# encryption, docs/ARCHITECTURE.md "Data and keys"). Transit does the crypto
 # inside Vault: the KEK never leaves it, and this policy can't change it.
 #
 # Each vault also has a Transit key of its own, skyflow-kek-vault-<id>,
