@@ -70,7 +70,7 @@ FUZZ_TARGETS = \
 	./domain/records/tokens:FuzzDeterministic ./domain/records/tokens:FuzzWellFormed \
 	./domain/identity/credentials:FuzzVerifyAssertion ./domain/identity/credentials:FuzzHashAPIKey ./domain/identity/passwords:FuzzVerify \
 	./local/manifest:FuzzLoadDocument ./local/broker:FuzzRecordRoundTrip \
-	./functions/gateway/ratelimit:FuzzParseLimits ./functions/gateway/respcache:FuzzNotModified \
+	./functions/gateway/edge/ratelimit:FuzzParseLimits ./functions/gateway/cache:FuzzNotModified \
 	./domain/webhooks:FuzzParseURL ./domain/webhooks:FuzzNormalizePatterns
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
