@@ -21,7 +21,8 @@ func TestDevPrintsTheSummaryAndStopsOnInterrupt(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
-	cmd := exec.Command(bin, "dev", "-dir", t.TempDir(), "-listen", "127.0.0.1:0")
+	// Free ports for HTTP and HTTPS: make run may hold 8080 and 8443.
+	cmd := exec.Command(bin, "dev", "-dir", t.TempDir(), "-listen", "127.0.0.1:0", "-tls-listen", "127.0.0.1:0")
 	// The test Redis is shared: this platform's keys go under a prefix of
 	// its own, deleted when the test ends.
 	_, redisPrefix := testenv.Redis(t)
