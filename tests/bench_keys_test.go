@@ -47,7 +47,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/skyflow-oss/skyflow/domain/vaults"
+	"github.com/skyflow-oss/skyflow/domain/keys/rotation"
 )
 
 const (
@@ -278,7 +278,7 @@ func rewrapFill(c *keysClient, n int) ([]string, error) {
 
 // rewrapRotate rotates the vault's keys and returns the new primary key id.
 func rewrapRotate(c *keysClient) (uint32, error) {
-	var k vaults.KeysView
+	var k rotation.KeysView
 	err := rewrapCall(c, "POST", "/v1/management/vaults/"+c.vault+"/keys/rotate", nil, &k)
 	return k.PrimaryKeyID, err
 }
@@ -298,7 +298,7 @@ func rewrapWarm(b *testing.B, p *testPlatform) {
 // (a ping is answered when its run ends, finished or cut by the budget),
 // at most one a second, and counts them. A ping fired earlier would only
 // start a second keys-rewrap beside the first.
-func rewrapWait(ctx context.Context, c *keysClient, p *testPlatform, target uint32, rotated time.Time) (*vaults.KeysStatus, time.Time, int, error) {
+func rewrapWait(ctx context.Context, c *keysClient, p *testPlatform, target uint32, rotated time.Time) (*rotation.KeysStatus, time.Time, int, error) {
 	var (
 		pings    int
 		inFlight atomic.Bool
@@ -309,7 +309,7 @@ func rewrapWait(ctx context.Context, c *keysClient, p *testPlatform, target uint
 	defer func() { cancel(); wg.Wait() }()
 	deadline := rotated.Add(5 * time.Minute)
 	for {
-		var st vaults.KeysStatus
+		var st rotation.KeysStatus
 		if err := rewrapCall(c, "GET", "/v1/management/vaults/"+c.vault+"/keys", nil, &st); err != nil {
 			return nil, time.Time{}, pings, err
 		}

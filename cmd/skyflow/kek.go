@@ -8,7 +8,7 @@ import (
 
 	"github.com/skyflow-oss/skyflow/domain/crypto/kek"
 	"github.com/skyflow-oss/skyflow/domain/identity/signing"
-	"github.com/skyflow-oss/skyflow/domain/vaults"
+	"github.com/skyflow-oss/skyflow/domain/keys/rotation"
 	"github.com/skyflow-oss/skyflow/runtime/config"
 	"github.com/skyflow-oss/skyflow/runtime/db"
 )
@@ -44,7 +44,7 @@ Rotating a Transit key: rotate it in Vault, then run this with -all.`)
 		return err
 	}
 	defer pool.Close()
-	nv, err := vaults.RewrapKeysets(ctx, pool, k, vk, *all)
+	nv, err := rotation.RewrapKeysets(ctx, pool, k, vk, *all)
 	if err != nil {
 		return fmt.Errorf("after %d vault keysets: %w", nv, err)
 	}

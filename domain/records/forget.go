@@ -9,7 +9,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
-	"github.com/skyflow-oss/skyflow/domain/vaults"
+	"github.com/skyflow-oss/skyflow/domain/shredding"
 	"github.com/skyflow-oss/skyflow/domain/vaults/policy"
 	"github.com/skyflow-oss/skyflow/domain/vaults/schema"
 	"github.com/skyflow-oss/skyflow/runtime/apierr"
@@ -18,7 +18,7 @@ import (
 
 // SubjectForgottenType: a data subject's records and key are gone from the
 // database; crypto_shredding says whether the backups followed yet
-// (vaults.SubjectShreddedType says when they do).
+// (shredding.SubjectShreddedType says when they do).
 const SubjectForgottenType = "com.skyflow.vault.subject.forgotten"
 
 // Crypto-shredding states of a forget.
@@ -62,7 +62,7 @@ type forgetting struct {
 // every record of every data_subject table that belongs to the subject is
 // deleted with its tokens, and so is the subject's key, in one
 // transaction with the events; then the subject's key is shredded from
-// the backups too (vaults.ShredSubjects) for up to shredFor, and what is
+// the backups too (shredding.Shredder.ShredSubjects) for up to shredFor, and what is
 // left keys-rewrap finishes. The caller needs the delete right on every
 // table with a data_subject column.
 func (s *Service) Forget(ctx context.Context, p request.Principal, vaultID string, req ForgetRequest, shredFor time.Duration) (*ForgetResponse, error) {
@@ -98,7 +98,7 @@ func (s *Service) Forget(ctx context.Context, p request.Principal, vaultID strin
 		return nil, err
 	}
 	if res.CryptoShredding == ShredPending {
-		n, err := vaults.NewManager(s.Backend, s.Source).ShredSubjects(ctx, c.v.ID, time.Now().Add(shredFor))
+		n, err := shredding.New(s.Backend, s.Source).ShredSubjects(ctx, c.v.ID, time.Now().Add(shredFor))
 		switch {
 		case err != nil:
 			slog.WarnContext(ctx, "a forgotten subject's epoch could not be shredded yet; keys-rewrap retries", "vault", c.v.ID, "err", err)
@@ -115,7 +115,7 @@ func (s *Service) Forget(ctx context.Context, p request.Principal, vaultID strin
 // which also finds a key that two writers on either side of an index-key
 // rotation made twice.
 func (c *call) subjectKeysOf(ctx context.Context, tx pgx.Tx, tables []*schema.Table, subject string) ([]uuid.UUID, error) {
-	digests, err := vaults.SubjectDigests(c.v, subject)
+	digests, err := shredding.SubjectDigests(c.v, subject)
 	if err != nil {
 		return nil, apierr.Internal("a data subject could not be indexed")
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/skyflow-oss/skyflow/domain/crypto"
+	"github.com/skyflow-oss/skyflow/domain/shredding"
 	"github.com/skyflow-oss/skyflow/domain/vaults/schema"
 	"github.com/skyflow-oss/skyflow/runtime/apierr"
 )
@@ -58,7 +59,7 @@ func (c *call) givenSubject(ctx context.Context, tx pgx.Tx, t *schema.Table, fie
 	if sub, ok := c.subjects[val.Text]; ok {
 		return sub, nil
 	}
-	id, key, err := c.s.Vaults.SubjectKeyFor(ctx, tx, c.v, val.Text)
+	id, key, err := shredding.SubjectKeyFor(ctx, tx, c.s.Vaults, c.v, val.Text)
 	if err != nil {
 		return nil, err
 	}
@@ -166,6 +167,6 @@ func (c *call) subjectKeys(ctx context.Context, tx pgx.Tx, refs []*uuid.UUID) (s
 	if len(ids) == 0 {
 		return subjectKeyring{}, nil
 	}
-	keys, err := c.s.Vaults.SubjectKeys(ctx, tx, c.v, ids)
+	keys, err := shredding.SubjectKeys(ctx, tx, c.s.Vaults, c.v, ids)
 	return subjectKeyring(keys), err
 }

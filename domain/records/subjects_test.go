@@ -13,8 +13,9 @@ import (
 
 	"github.com/skyflow-oss/skyflow/domain/crypto"
 	"github.com/skyflow-oss/skyflow/domain/crypto/kek"
+	"github.com/skyflow-oss/skyflow/domain/keys/rotation"
 	"github.com/skyflow-oss/skyflow/domain/records"
-	"github.com/skyflow-oss/skyflow/domain/vaults"
+	"github.com/skyflow-oss/skyflow/domain/shredding"
 	"github.com/skyflow-oss/skyflow/runtime/request"
 )
 
@@ -405,7 +406,7 @@ func TestConcurrentWritesDuringForgets(t *testing.T) {
 // before and after the older keys are destroyed.
 func TestSubjectsSurviveIndexKeyRotation(t *testing.T) {
 	f := clinic(t)
-	m := vaults.NewManager(f.backend, "/tests/vaults")
+	m := rotation.NewManager(f.backend, "/tests/vaults")
 	before := f.insert("visits", map[string]any{"patient": "p-alice", "note": "before"})
 	if _, err := m.RotateKeys(f.ctx, admin, f.vault); err != nil {
 		t.Fatal(err)
@@ -414,7 +415,7 @@ func TestSubjectsSurviveIndexKeyRotation(t *testing.T) {
 	if *f.subjectKeyOf(before.SkyflowID) != *f.subjectKeyOf(during.SkyflowID) {
 		t.Fatal("the rotation gave alice a second key")
 	}
-	if _, err := f.backend.Vaults.Rewrap(f.ctx, f.vault, 100, time.Now().Add(time.Minute), 0); err != nil {
+	if _, err := m.Rewrap(f.ctx, f.vault, 100, time.Now().Add(time.Minute), 0); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := m.DestroyOldKeys(f.ctx, admin, f.vault); err != nil {
@@ -443,8 +444,8 @@ func TestDeletingAVaultDestroysItsSubjectEpochKeys(t *testing.T) {
 	if _, err := f.keys.For(f.ctx, kek.SubjectEpochKeyID(f.vault, 2), false); err != nil {
 		t.Fatalf("epoch 2's key before the deletion: %v", err)
 	}
-	res, err := vaults.NewManager(f.backend, "/tests/vaults").DeleteVault(f.ctx, admin, f.vault)
-	if err != nil || res.CryptoShredding != vaults.ShredDone {
+	res, err := shredding.New(f.backend, "/tests/vaults").DeleteVault(f.ctx, admin, f.vault)
+	if err != nil || res.CryptoShredding != shredding.ShredDone {
 		t.Fatalf("delete: %+v, %v", res, err)
 	}
 	for _, name := range []string{f.vault, kek.SubjectEpochKeyID(f.vault, 1), kek.SubjectEpochKeyID(f.vault, 2)} {

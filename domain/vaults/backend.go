@@ -64,7 +64,7 @@ func (l *Lifecycle) Stop(ctx context.Context) error {
 		return nil
 	}
 	l.Backend.Publisher.Close(ctx)
-	err := l.Backend.Vaults.FlushKeyUsage(ctx)
+	err := l.Backend.Vaults.Keyring().FlushUsage(ctx)
 	l.Backend.Pool.Close()
 	return err
 }

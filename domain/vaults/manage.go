@@ -91,7 +91,7 @@ func (m *Manager) Create(ctx context.Context, p request.Principal, body []byte) 
 		return []event.Event{m.event(CreatedType, p, v.ID, 1)}, nil
 	})
 	if err != nil {
-		return nil, unavailable(err)
+		return nil, Unavailable(err)
 	}
 	v.CreatedAt = time.Now().UTC()
 	return view(v), nil
@@ -99,7 +99,7 @@ func (m *Manager) Create(ctx context.Context, p request.Principal, body []byte) 
 
 // Get shows a vault to an administrator or a role that may manage it.
 func (m *Manager) Get(ctx context.Context, p request.Principal, id string) (*View, error) {
-	v, err := m.manageable(ctx, p, id)
+	v, err := m.Vaults.Manageable(ctx, p, id)
 	if err != nil {
 		return nil, err
 	}
@@ -128,7 +128,7 @@ func (m *Manager) UpdateSchema(ctx context.Context, p request.Principal, id stri
 		return []event.Event{m.event(SchemaUpdatedType, p, v.ID, next)}, nil
 	})
 	if err != nil {
-		return nil, unavailable(err)
+		return nil, Unavailable(err)
 	}
 	return m.Get(ctx, p, id)
 }
@@ -152,7 +152,7 @@ func (m *Manager) UpdatePolicy(ctx context.Context, p request.Principal, id stri
 		return []event.Event{m.event(PolicyUpdatedType, p, v.ID, next)}, nil
 	})
 	if err != nil {
-		return nil, unavailable(err)
+		return nil, Unavailable(err)
 	}
 	return m.Get(ctx, p, id)
 }
@@ -161,7 +161,7 @@ func (m *Manager) UpdatePolicy(ctx context.Context, p request.Principal, id stri
 // be allowed to manage, the version the change was made to ("version" in
 // body), and the rest of body.
 func (m *Manager) versioned(ctx context.Context, p request.Principal, id string, body []byte) (*Vault, int, []byte, error) {
-	v, err := m.manageable(ctx, p, id)
+	v, err := m.Vaults.Manageable(ctx, p, id)
 	if err != nil {
 		return nil, 0, nil, err
 	}
@@ -176,23 +176,17 @@ func (m *Manager) versioned(ctx context.Context, p request.Principal, id string,
 	return v, basedOn, fields.rest, nil
 }
 
-// manageable loads a vault the principal may manage; a vault it may not
-// see at all is not found.
-func (m *Manager) manageable(ctx context.Context, p request.Principal, id string) (*Vault, error) {
-	v, err := m.Vaults.Load(ctx, id, p)
-	if err != nil {
-		return nil, err
-	}
-	if !p.Has(policy.PlatformAdmin) && !v.Policy.Can(p.Roles, policy.Manage, "") {
-		return nil, apierr.PermissionDenied("your roles may not manage this vault")
-	}
-	return v, nil
+func (m *Manager) event(typ string, p request.Principal, vaultID string, version int) event.Event {
+	return NewEvent(m.Source, typ, p, vaultID, version)
 }
 
-func (m *Manager) event(typ string, p request.Principal, vaultID string, version int) event.Event {
+// NewEvent is an event about vault vaultID from source, caused by p: the
+// shape of every vault event. Its data, {vault_id, version}, is for the
+// caller to replace when the event says more.
+func NewEvent(source, typ string, p request.Principal, vaultID string, version int) event.Event {
 	e := event.New()
 	e.SetID(uuid.NewString())
-	e.SetSource(m.Source)
+	e.SetSource(source)
 	e.SetType(typ)
 	e.SetTime(time.Now())
 	e.SetSubject(vaultID)

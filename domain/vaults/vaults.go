@@ -1,9 +1,14 @@
-// Package vaults is the registry of vaults: each vault's schema, policy and
-// data keys, stored in PostgreSQL (migration 0004) with every version of
-// the schema and policy kept, and the keys wrapped by the key-encryption
-// key. Loaded vaults are cached in the process with their keys unwrapped,
-// and checked against the stored versions on every load, so a change made
-// by another process is seen on the next request.
+// Package vaults is the registry of vaults: each vault's schema and policy,
+// stored in PostgreSQL (migration 0004) with every version kept, and the
+// vault's data keys, which domain/keys keeps wrapped. Loaded vaults are
+// cached in the process with their keys unwrapped, and checked against the
+// stored versions on every load, so a change made by another process is
+// seen on the next request.
+//
+// What happens to a vault's keys over time (rotation, rewrap, destruction
+// of old versions, the KEK's rewrap) is domain/keys/rotation; deleting a
+// vault and forgetting its data subjects, with their crypto-shredding, is
+// domain/shredding. Both build on this package.
 package vaults
 
 import (
@@ -20,6 +25,7 @@ import (
 
 	"github.com/skyflow-oss/skyflow/domain/crypto"
 	"github.com/skyflow-oss/skyflow/domain/crypto/kek"
+	"github.com/skyflow-oss/skyflow/domain/keys"
 	"github.com/skyflow-oss/skyflow/domain/vaults/policy"
 	"github.com/skyflow-oss/skyflow/domain/vaults/schema"
 	"github.com/skyflow-oss/skyflow/runtime/apierr"
@@ -39,52 +45,52 @@ type Vault struct {
 	Keys          *crypto.Keys
 	CreatedBy     string
 	CreatedAt     time.Time
-	keysVersion   int
+	// KeysVersion moves on with every change of the stored keys, so that
+	// every process reloads them.
+	KeysVersion int
 }
 
 // Store loads and changes vaults.
 type Store struct {
 	pool *pgxpool.Pool
-	kek  kek.KEK
+	keys *keys.Keyring
 
 	mu    sync.Mutex
 	cache map[string]*Vault
-	usage keyUsage
-	// vaultKeys, when set, wraps every keyset a second time with its
-	// vault's own key, kept outside the database (crypto-shredding), and
-	// keeps the outside keys of the data-subject epochs (subjects.go).
-	vaultKeys kek.VaultKeys
-	epochs    epochKeys
 }
 
 // NewStore returns a Store on pool whose keysets are wrapped by kek.
 func NewStore(pool *pgxpool.Pool, k kek.KEK) *Store {
-	return &Store{pool: pool, kek: k, cache: map[string]*Vault{}}
+	return &Store{pool: pool, keys: keys.NewKeyring(pool, k), cache: map[string]*Vault{}}
 }
 
 // WithVaultKeys has s wrap the keysets it stores with each vault's own
-// key too, so that deleting a vault can shred it (shred.go). Every process
-// of a deployment must be given the same store.
+// key too, so that deleting a vault can shred it (domain/shredding). Every
+// process of a deployment must be given the same store.
 func (s *Store) WithVaultKeys(vk kek.VaultKeys) *Store {
-	s.vaultKeys = vk
+	s.keys.WithVaultKeys(vk)
 	return s
 }
+
+// Keyring is the process's keyring of the vaults' data keys.
+func (s *Store) Keyring() *keys.Keyring { return s.keys }
 
 // NewID returns a new vault id: 32 lower-case hex digits, the form of
 // Skyflow vault ids.
 func NewID() string { return strings.ReplaceAll(uuid.NewString(), "-", "") }
 
-// errNotFound is the one answer for a vault that does not exist and for
+// ErrNotFound is the one answer for a vault that does not exist and for
 // one the caller may not see, so that neither can be told from the other.
-func errNotFound() error {
+func ErrNotFound() error {
 	return apierr.NotFound("Vault not found. Check the vault ID, and that your roles have access to it.")
 }
 
-// parseID accepts a vault id with or without hyphens.
-func parseID(id string) (uuid.UUID, error) {
+// ParseID accepts a vault id with or without hyphens; anything else is a
+// vault that does not exist.
+func ParseID(id string) (uuid.UUID, error) {
 	u, err := uuid.Parse(id)
 	if err != nil || (len(id) != 32 && len(id) != 36) {
-		return uuid.UUID{}, errNotFound()
+		return uuid.UUID{}, ErrNotFound()
 	}
 	return u, nil
 }
@@ -92,44 +98,59 @@ func parseID(id string) (uuid.UUID, error) {
 // Load returns the vault id for principal p: not found unless p is a
 // platform administrator or holds a role the vault's policy names.
 func (s *Store) Load(ctx context.Context, id string, p request.Principal) (*Vault, error) {
-	v, err := s.load(ctx, id)
+	v, err := s.LoadUnchecked(ctx, id)
 	if err != nil {
 		return nil, err
 	}
 	if !p.Has(policy.PlatformAdmin) && !v.Policy.Knows(p.Roles) {
-		return nil, errNotFound()
+		return nil, ErrNotFound()
 	}
 	return v, nil
 }
 
-func (s *Store) load(ctx context.Context, id string) (*Vault, error) {
-	u, err := parseID(id)
+// Manageable loads a vault the principal may manage; a vault it may not
+// see at all is not found.
+func (s *Store) Manageable(ctx context.Context, p request.Principal, id string) (*Vault, error) {
+	v, err := s.Load(ctx, id, p)
+	if err != nil {
+		return nil, err
+	}
+	if !p.Has(policy.PlatformAdmin) && !v.Policy.Can(p.Roles, policy.Manage, "") {
+		return nil, apierr.PermissionDenied("your roles may not manage this vault")
+	}
+	return v, nil
+}
+
+// LoadUnchecked returns vault id whoever asks: for the platform's own
+// sweeps, never for a request.
+func (s *Store) LoadUnchecked(ctx context.Context, id string) (*Vault, error) {
+	u, err := ParseID(id)
 	if err != nil {
 		return nil, err
 	}
 	var head Vault
 	err = s.pool.QueryRow(ctx,
 		`SELECT name, schema_version, policy_version, keys_version, created_by, created_at FROM vaults WHERE id = $1`, u,
-	).Scan(&head.Name, &head.SchemaVersion, &head.PolicyVersion, &head.keysVersion, &head.CreatedBy, &head.CreatedAt)
+	).Scan(&head.Name, &head.SchemaVersion, &head.PolicyVersion, &head.KeysVersion, &head.CreatedBy, &head.CreatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, errNotFound()
+		return nil, ErrNotFound()
 	}
 	if err != nil {
-		return nil, unavailable(err)
+		return nil, Unavailable(err)
 	}
-	s.flushUsageSoon()
+	s.keys.FlushUsageSoon()
 	key := u.String()
 	s.mu.Lock()
 	cached := s.cache[key]
 	s.mu.Unlock()
-	if cached != nil && cached.SchemaVersion == head.SchemaVersion && cached.PolicyVersion == head.PolicyVersion && cached.keysVersion == head.keysVersion {
+	if cached != nil && cached.SchemaVersion == head.SchemaVersion && cached.PolicyVersion == head.PolicyVersion && cached.KeysVersion == head.KeysVersion {
 		return cached, nil
 	}
 	v, err := s.loadVersions(ctx, u, head)
 	if err != nil {
 		return nil, err
 	}
-	v.Keys.CountSeals(s.countSeals(u))
+	v.Keys.CountSeals(s.keys.CountSeals(u))
 	s.mu.Lock()
 	s.cache[key] = v
 	s.mu.Unlock()
@@ -138,15 +159,15 @@ func (s *Store) load(ctx context.Context, id string) (*Vault, error) {
 
 func (s *Store) loadVersions(ctx context.Context, u uuid.UUID, head Vault) (*Vault, error) {
 	var rawSchema, rawPolicy []byte
-	var w storedKeys
+	var w keys.Stored
 	err := s.pool.QueryRow(ctx, `
 		SELECT s.schema, p.policy, k.values_keyset, k.index_keyset, k.kek_id, k.vault_key
 		FROM vault_schemas s, vault_policies p, vault_keysets k
 		WHERE s.vault_id = $1 AND s.version = $2 AND p.vault_id = $1 AND p.version = $3 AND k.vault_id = $1`,
 		u, head.SchemaVersion, head.PolicyVersion,
-	).Scan(&rawSchema, &rawPolicy, &w.Values, &w.Index, &w.KEKID, &w.vaultKey)
+	).Scan(&rawSchema, &rawPolicy, &w.Values, &w.Index, &w.KEKID, &w.VaultKey)
 	if err != nil {
-		return nil, unavailable(err)
+		return nil, Unavailable(err)
 	}
 	v := head
 	v.ID = FormatID(u)
@@ -157,7 +178,7 @@ func (s *Store) loadVersions(ctx context.Context, u uuid.UUID, head Vault) (*Vau
 	if err := json.Unmarshal(rawPolicy, &v.Policy); err != nil {
 		return nil, apierr.Internal("the stored policy of the vault does not decode")
 	}
-	if v.Keys, err = s.unwrapKeys(ctx, v.ID, w); err != nil {
+	if v.Keys, err = s.keys.Open(ctx, v.ID, w); err != nil {
 		return nil, err
 	}
 	return &v, nil
@@ -170,31 +191,31 @@ func FormatID(u uuid.UUID) string { return strings.ReplaceAll(u.String(), "-", "
 // and fresh data keys wrapped by the KEK.
 func (s *Store) Create(ctx context.Context, tx pgx.Tx, createdBy string, sch *schema.Vault, pol *policy.Policy) (*Vault, error) {
 	id := NewID()
-	keys, err := crypto.NewKeys()
+	ks, err := crypto.NewKeys()
 	if err != nil {
 		return nil, apierr.Internal("new data keys could not be made")
 	}
-	w, err := s.wrapKeys(ctx, id, keys)
+	w, err := s.keys.Wrap(ctx, id, ks)
 	if err != nil {
 		return nil, err
 	}
-	u, _ := parseID(id)
+	u, _ := ParseID(id)
 	if _, err := tx.Exec(ctx, `INSERT INTO vaults (id, name, schema_version, policy_version, created_by) VALUES ($1, $2, 1, 1, $3)`, u, sch.Name, createdBy); err != nil {
-		return nil, unavailable(err)
+		return nil, Unavailable(err)
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO vault_schemas (vault_id, version, schema, created_by) VALUES ($1, 1, $2, $3)`, u, sch, createdBy); err != nil {
-		return nil, unavailable(err)
+		return nil, Unavailable(err)
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO vault_policies (vault_id, version, policy, created_by) VALUES ($1, 1, $2, $3)`, u, pol, createdBy); err != nil {
-		return nil, unavailable(err)
+		return nil, Unavailable(err)
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO vault_keysets (vault_id, values_keyset, index_keyset, kek_id, vault_key) VALUES ($1, $2, $3, $4, $5)`, u, w.Values, w.Index, w.KEKID, w.vaultKey); err != nil {
-		return nil, unavailable(err)
+	if _, err := tx.Exec(ctx, `INSERT INTO vault_keysets (vault_id, values_keyset, index_keyset, kek_id, vault_key) VALUES ($1, $2, $3, $4, $5)`, u, w.Values, w.Index, w.KEKID, w.VaultKey); err != nil {
+		return nil, Unavailable(err)
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO vault_key_versions (vault_id, key_id) VALUES ($1, $2)`, u, int64(keys.PrimaryKeyID())); err != nil {
-		return nil, unavailable(err)
+	if _, err := tx.Exec(ctx, `INSERT INTO vault_key_versions (vault_id, key_id) VALUES ($1, $2)`, u, int64(ks.PrimaryKeyID())); err != nil {
+		return nil, Unavailable(err)
 	}
-	return &Vault{ID: id, Name: sch.Name, SchemaVersion: 1, PolicyVersion: 1, Schema: sch, Policy: pol, Keys: keys, CreatedBy: createdBy, keysVersion: 1}, nil
+	return &Vault{ID: id, Name: sch.Name, SchemaVersion: 1, PolicyVersion: 1, Schema: sch, Policy: pol, Keys: ks, CreatedBy: createdBy, KeysVersion: 1}, nil
 }
 
 // UpdateSchema stores sch as the vault's next schema version in tx. The
@@ -214,7 +235,7 @@ func (s *Store) UpdateSchema(ctx context.Context, tx pgx.Tx, v *Vault, basedOn i
 		return 0, err
 	}
 	_, err = tx.Exec(ctx, `INSERT INTO vault_schemas (vault_id, version, schema, created_by) VALUES ($1, $2, $3, $4)`, v.ID, next, sch, by)
-	return next, unavailable(err)
+	return next, Unavailable(err)
 }
 
 // UpdatePolicy stores pol as the vault's next policy version in tx, with
@@ -225,13 +246,13 @@ func (s *Store) UpdatePolicy(ctx context.Context, tx pgx.Tx, v *Vault, basedOn i
 		return 0, err
 	}
 	_, err = tx.Exec(ctx, `INSERT INTO vault_policies (vault_id, version, policy, created_by) VALUES ($1, $2, $3, $4)`, v.ID, next, pol, by)
-	return next, unavailable(err)
+	return next, Unavailable(err)
 }
 
 // bump advances vaults.<column> from basedOn to basedOn+1, or reports a
 // conflict when it is no longer basedOn.
 func bump(ctx context.Context, tx pgx.Tx, id, column string, basedOn int) (int, error) {
-	u, err := parseID(id)
+	u, err := ParseID(id)
 	if err != nil {
 		return 0, err
 	}
@@ -247,11 +268,22 @@ func bump(ctx context.Context, tx pgx.Tx, id, column string, basedOn int) (int, 
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, apierr.New(409, "the vault changed since version %d: get it again, reapply your change and send it with the current version", basedOn)
 	}
-	return next, unavailable(err)
+	return next, Unavailable(err)
 }
 
-// unavailable turns a database failure into a 503 without its details
-// (they can name values); nil stays nil.
-func unavailable(err error) error {
+// Forget drops a vault from the process's cache.
+func (s *Store) Forget(id string) {
+	u, err := ParseID(id)
+	if err != nil {
+		return
+	}
+	s.mu.Lock()
+	delete(s.cache, u.String())
+	s.mu.Unlock()
+}
+
+// Unavailable turns a failure of the vault database into a 503 without its
+// details (they can name values); API errors and nil pass unchanged.
+func Unavailable(err error) error {
 	return db.APIError(err, "vault registry", "the vault database is not available; try again")
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/cloudevents/sdk-go/v2/event"
 
+	"github.com/skyflow-oss/skyflow/domain/keys/rotation"
 	"github.com/skyflow-oss/skyflow/domain/vaults"
 	"github.com/skyflow-oss/skyflow/runtime/request"
 )
@@ -38,7 +39,7 @@ func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 	if err != nil {
 		return nil, err
 	}
-	res, err := vaults.NewManager(f.Backend, Source).DestroyOldKeys(ctx, p, request.Extension(e, request.ExtVaultID))
+	res, err := rotation.NewManager(f.Backend, Source).DestroyOldKeys(ctx, p, request.Extension(e, request.ExtVaultID))
 	if err != nil {
 		return nil, err
 	}

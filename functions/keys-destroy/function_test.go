@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/skyflow-oss/skyflow/domain/crypto"
+	"github.com/skyflow-oss/skyflow/domain/keys/rotation"
 	"github.com/skyflow-oss/skyflow/domain/vaults"
 	"github.com/skyflow-oss/skyflow/runtime/request"
 	"github.com/skyflow-oss/skyflow/testkit/functest"
@@ -52,16 +53,16 @@ func TestDestroyAfterTheRewrapOnly(t *testing.T) {
 	old := backup(t, env, vault)
 	admin := request.Principal{ID: functest.Admin[request.ExtPrincipal], Roles: []string{"admin"}}
 	backend := env.Backend()
-	if _, err := vaults.NewManager(backend, "/skyflow/functions/keys-rotate").RotateKeys(context.Background(), admin, vault); err != nil {
+	if _, err := rotation.NewManager(backend, "/skyflow/functions/keys-rotate").RotateKeys(context.Background(), admin, vault); err != nil {
 		t.Fatal(err)
 	}
 	call := functest.Event(RequestType, nil, functest.Admin, map[string]string{request.ExtVaultID: vault})
 	env.Refuses(f, call, 409)
 
-	if _, err := backend.Vaults.Rewrap(context.Background(), vault, 100, time.Now().Add(time.Minute), 0); err != nil {
+	if _, err := rotation.NewManager(backend, "/skyflow/functions/keys-rewrap").Rewrap(context.Background(), vault, 100, time.Now().Add(time.Minute), 0); err != nil {
 		t.Fatal(err)
 	}
-	var res vaults.KeysView
+	var res rotation.KeysView
 	env.Call(f, functest.Event(RequestType, nil, functest.Admin, map[string]string{request.ExtVaultID: vault}), ReplyType, &res)
 	if len(res.Destroyed) != 1 || res.KeysVersion != 3 {
 		t.Fatalf("destroy answered %+v", res)
@@ -82,7 +83,7 @@ func TestDestroyAfterTheRewrapOnly(t *testing.T) {
 	if got := env.Get(vault, rec.SkyflowID); string(got.Fields["ssn"]) != `"123-45-6789"` {
 		t.Fatalf("the live record does not read: %+v", got)
 	}
-	if len(env.Sink.OfType(vaults.KeysDestroyedType)) != 1 {
+	if len(env.Sink.OfType(rotation.KeysDestroyedType)) != 1 {
 		t.Fatal("no keys.destroyed event")
 	}
 	env.Refuses(f, functest.Event(RequestType, nil, functest.Admin, map[string]string{request.ExtVaultID: vault}), 409) // nothing left to destroy

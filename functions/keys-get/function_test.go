@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/skyflow-oss/skyflow/domain/vaults"
+	"github.com/skyflow-oss/skyflow/domain/keys/rotation"
 	"github.com/skyflow-oss/skyflow/runtime/request"
 	"github.com/skyflow-oss/skyflow/testkit/functest"
 )
@@ -18,8 +18,8 @@ func TestKeysShowVersionsAndRewrapProgress(t *testing.T) {
 	f := env.Start(New())
 	vault := env.Vault()
 	env.Insert(vault, map[string]string{"name": "Ada", "email": "ada@example.com", "ssn": "123-45-6789"})
-	get := func() vaults.KeysStatus {
-		var s vaults.KeysStatus
+	get := func() rotation.KeysStatus {
+		var s rotation.KeysStatus
 		env.Call(f, functest.Event(RequestType, nil, functest.Admin, map[string]string{request.ExtVaultID: vault}), ReplyType, &s)
 		return s
 	}
@@ -29,11 +29,11 @@ func TestKeysShowVersionsAndRewrapProgress(t *testing.T) {
 	}
 	admin := request.Principal{ID: functest.Admin[request.ExtPrincipal], Roles: []string{"admin"}}
 	backend := env.Backend()
-	rotated, err := vaults.NewManager(backend, "/skyflow/functions/keys-rotate").RotateKeys(context.Background(), admin, vault)
+	rotated, err := rotation.NewManager(backend, "/skyflow/functions/keys-rotate").RotateKeys(context.Background(), admin, vault)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := backend.Vaults.Rewrap(context.Background(), vault, 100, time.Now(), time.Hour); err != nil {
+	if _, err := rotation.NewManager(backend, "/skyflow/functions/keys-rewrap").Rewrap(context.Background(), vault, 100, time.Now(), time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	during := get()
@@ -41,7 +41,7 @@ func TestKeysShowVersionsAndRewrapProgress(t *testing.T) {
 		during.Rewrap == nil || during.Rewrap.TargetKeyID != rotated.PrimaryKeyID || during.Rewrap.FinishedAt != nil {
 		t.Fatalf("during the rewrap (settling): %+v %+v", during, during.Rewrap)
 	}
-	if _, err := backend.Vaults.Rewrap(context.Background(), vault, 100, time.Now(), 0); err != nil {
+	if _, err := rotation.NewManager(backend, "/skyflow/functions/keys-rewrap").Rewrap(context.Background(), vault, 100, time.Now(), 0); err != nil {
 		t.Fatal(err)
 	}
 	if after := get(); after.Rewrap.FinishedAt == nil || after.Rewrap.Rewrapped != 3 || *after.Rewrap.Remaining != 0 {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/cloudevents/sdk-go/v2/event"
 
+	"github.com/skyflow-oss/skyflow/domain/keys/rotation"
 	"github.com/skyflow-oss/skyflow/domain/vaults"
 	"github.com/skyflow-oss/skyflow/runtime/request"
 )
@@ -35,11 +36,11 @@ func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 	if err != nil {
 		return nil, err
 	}
-	var kp vaults.KeyPolicy
+	var kp rotation.KeyPolicy
 	if err := request.Decode(e, &kp); err != nil {
 		return nil, err
 	}
-	res, err := vaults.NewManager(f.Backend, Source).SetKeyPolicy(ctx, p, request.Extension(e, request.ExtVaultID), kp)
+	res, err := rotation.NewManager(f.Backend, Source).SetKeyPolicy(ctx, p, request.Extension(e, request.ExtVaultID), kp)
 	if err != nil {
 		return nil, err
 	}

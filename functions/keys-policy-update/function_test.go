@@ -3,7 +3,7 @@ package main
 import (
 	"testing"
 
-	"github.com/skyflow-oss/skyflow/domain/vaults"
+	"github.com/skyflow-oss/skyflow/domain/keys/rotation"
 	"github.com/skyflow-oss/skyflow/runtime/request"
 	"github.com/skyflow-oss/skyflow/testkit/functest"
 )
@@ -15,12 +15,12 @@ func TestSetsTheRotationPeriod(t *testing.T) {
 	f := env.Start(New())
 	vault := env.Vault()
 	at := map[string]string{request.ExtVaultID: vault}
-	var st vaults.KeysStatus
+	var st rotation.KeysStatus
 	env.Call(f, functest.Event(RequestType, map[string]any{"rotation_period_days": 30}, functest.Admin, at), ReplyType, &st)
 	if st.RotationPeriodDays != 30 || len(st.Versions) != 1 || st.Versions[0].KeyID != st.PrimaryKeyID {
 		t.Fatalf("reply: %+v", st)
 	}
-	if n := len(env.Sink.OfType(vaults.KeyPolicyUpdatedType)); n != 1 {
+	if n := len(env.Sink.OfType(rotation.KeyPolicyUpdatedType)); n != 1 {
 		t.Fatalf("%d policy events, want 1", n)
 	}
 	for _, body := range []any{map[string]any{}, map[string]any{"rotation_period_days": -1}, map[string]any{"rotation_period_days": 3651},

@@ -5,7 +5,7 @@
 // is forgotten (com.skyflow.vault.subject.forgotten, from the broker) it
 // finishes the subject's crypto-shredding that the forget left pending:
 // it rewraps the vault's other subject keys under a new epoch key and
-// destroys the old epoch's key (vaults.Manager.ShredSubjects), announcing
+// destroys the old epoch's key (shredding.Shredder.ShredSubjects), announcing
 // each finished forget (com.skyflow.vault.subject.shredded). Its
 // PingSource (eventing/sources/keys-rewrap.yaml) resumes any rewrap and
 // any shredding left unfinished by a crash, a redeploy or the time budget.
@@ -18,6 +18,8 @@ import (
 
 	"github.com/cloudevents/sdk-go/v2/event"
 
+	"github.com/skyflow-oss/skyflow/domain/keys/rotation"
+	"github.com/skyflow-oss/skyflow/domain/shredding"
 	"github.com/skyflow-oss/skyflow/domain/vaults"
 	"github.com/skyflow-oss/skyflow/runtime/apierr"
 	"github.com/skyflow-oss/skyflow/runtime/config"
@@ -27,7 +29,7 @@ import (
 
 // Event types it takes, and the source of its events.
 const (
-	RotatedType   = vaults.KeyRotatedType
+	RotatedType   = rotation.KeyRotatedType
 	ForgottenType = "com.skyflow.vault.subject.forgotten" // records.SubjectForgottenType, without linking domain/records
 	PingType      = "dev.knative.sources.ping"
 	Source        = "/skyflow/functions/keys-rewrap"
@@ -45,12 +47,12 @@ func New() *Function { return &Function{} }
 
 // Start connects and reads SKYFLOW_REWRAP_BATCH (cells a transaction),
 // SKYFLOW_REWRAP_BUDGET (work per event, under the function's timeout) and
-// SKYFLOW_REWRAP_SETTLE (see vaults.DefaultRewrapSettle).
+// SKYFLOW_REWRAP_SETTLE (see rotation.DefaultRewrapSettle).
 func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
 	env := config.FromMap(cfg)
 	f.batch = env.Int("SKYFLOW_REWRAP_BATCH", 500)
 	f.budget = env.Duration("SKYFLOW_REWRAP_BUDGET", 90*time.Second)
-	f.settle = env.Duration("SKYFLOW_REWRAP_SETTLE", vaults.DefaultRewrapSettle)
+	f.settle = env.Duration("SKYFLOW_REWRAP_SETTLE", rotation.DefaultRewrapSettle)
 	if err := env.Err(); err != nil {
 		return err
 	}
@@ -78,7 +80,7 @@ func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 		if vault == "" {
 			return nil, apierr.InvalidArgument("a %s event needs the vaultid extension", ForgottenType)
 		}
-		n, err := vaults.NewManager(f.Backend, Source).ShredSubjects(ctx, vault, deadline)
+		n, err := shredding.New(f.Backend, Source).ShredSubjects(ctx, vault, deadline)
 		if err != nil {
 			return nil, err
 		}
@@ -91,7 +93,7 @@ func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 			return nil, err
 		}
 		var err error
-		if ids, err = f.Backend.Vaults.UnfinishedRewraps(ctx); err != nil {
+		if ids, err = rotation.NewManager(f.Backend, Source).UnfinishedRewraps(ctx); err != nil {
 			return nil, err
 		}
 	default:
@@ -101,12 +103,12 @@ func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 		if time.Now().After(deadline) {
 			break
 		}
-		if _, err := f.Backend.Vaults.Rewrap(ctx, id, f.batch, deadline, f.settle); err != nil {
+		if _, err := rotation.NewManager(f.Backend, Source).Rewrap(ctx, id, f.batch, deadline, f.settle); err != nil {
 			return nil, err
 		}
 	}
 	if e.Type() == PingType && time.Now().Before(deadline) {
-		n, err := vaults.NewManager(f.Backend, Source).FinishSubjectShreds(ctx, deadline)
+		n, err := shredding.New(f.Backend, Source).FinishSubjectShreds(ctx, deadline)
 		if n > 0 {
 			slog.InfoContext(ctx, "shredded forgotten data subjects", "forgets", n)
 		}

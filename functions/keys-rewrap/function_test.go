@@ -14,7 +14,9 @@ import (
 
 	"github.com/skyflow-oss/skyflow/domain/crypto"
 	"github.com/skyflow-oss/skyflow/domain/crypto/kek"
+	"github.com/skyflow-oss/skyflow/domain/keys/rotation"
 	"github.com/skyflow-oss/skyflow/domain/records"
+	"github.com/skyflow-oss/skyflow/domain/shredding"
 	"github.com/skyflow-oss/skyflow/domain/vaults"
 	"github.com/skyflow-oss/skyflow/eventing/catalog"
 	"github.com/skyflow-oss/skyflow/runtime/apierr"
@@ -64,9 +66,9 @@ func keyCounts(t *testing.T, env *functest.Env, vault string) map[uint32]int {
 	return out
 }
 
-func rotated(t *testing.T, env *functest.Env, vault string) *vaults.KeysView {
+func rotated(t *testing.T, env *functest.Env, vault string) *rotation.KeysView {
 	t.Helper()
-	v, err := vaults.NewManager(env.Backend(), "/skyflow/functions/keys-rotate").RotateKeys(context.Background(), admin, vault)
+	v, err := rotation.NewManager(env.Backend(), "/skyflow/functions/keys-rotate").RotateKeys(context.Background(), admin, vault)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +115,7 @@ func TestRewrapMovesEveryCellWhileTrafficRuns(t *testing.T) {
 	if len(counts) != 1 || counts[keys.PrimaryKeyID] == 0 {
 		t.Fatalf("cells per key after the rewrap: %v (primary %d)", counts, keys.PrimaryKeyID)
 	}
-	p, err := env.Backend().Vaults.RewrapProgress(context.Background(), vault)
+	p, err := rotation.NewManager(env.Backend(), Source).RewrapProgress(context.Background(), vault)
 	if err != nil || p == nil || p.FinishedAt == nil || p.Rewrapped != int64(3*len(ids)) || *p.Remaining != 0 || p.TargetKeyID != keys.PrimaryKeyID {
 		t.Fatalf("progress %+v (%v), want %d cells moved once each", p, err, 3*len(ids))
 	}
@@ -131,10 +133,10 @@ func TestRewrapResumes(t *testing.T) {
 	env, f, vault, ids := setup(t, 30, 5)
 	keys := rotated(t, env, vault)
 	// One batch before the "crash" (a deadline already past allows one).
-	if _, err := env.Backend().Vaults.Rewrap(context.Background(), vault, 5, time.Now(), 0); err != nil {
+	if _, err := rotation.NewManager(env.Backend(), Source).Rewrap(context.Background(), vault, 5, time.Now(), 0); err != nil {
 		t.Fatal(err)
 	}
-	p, _ := env.Backend().Vaults.RewrapProgress(context.Background(), vault)
+	p, _ := rotation.NewManager(env.Backend(), Source).RewrapProgress(context.Background(), vault)
 	if p == nil || p.FinishedAt != nil || p.Rewrapped != 5 {
 		t.Fatalf("after the cut: %+v", p)
 	}
@@ -142,7 +144,7 @@ func TestRewrapResumes(t *testing.T) {
 	if _, err := f.Handle(ctx, functest.Event(PingType, map[string]string{"task": "keys-rewrap"})); err != nil {
 		t.Fatal(err)
 	}
-	p, _ = env.Backend().Vaults.RewrapProgress(context.Background(), vault)
+	p, _ = rotation.NewManager(env.Backend(), Source).RewrapProgress(context.Background(), vault)
 	if p.FinishedAt == nil || p.Rewrapped != int64(3*len(ids)) {
 		t.Fatalf("after the resume: %+v, want %d moved", p, 3*len(ids))
 	}
@@ -215,7 +217,7 @@ func TestDeterministicTokensAndLookupsSurviveIndexRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("after the rewrap")
-	if _, err := vaults.NewManager(env.Backend(), "/skyflow/functions/keys-destroy").DestroyOldKeys(ctx, admin, vault); err != nil {
+	if _, err := rotation.NewManager(env.Backend(), "/skyflow/functions/keys-destroy").DestroyOldKeys(ctx, admin, vault); err != nil {
 		t.Fatal(err)
 	}
 	check("after the older keys were destroyed")
@@ -325,7 +327,7 @@ func TestRewrapFinishesPendingSubjectShreds(t *testing.T) {
 			t.Fatalf("%s: the forget's shredded_at: %v, %v", stage, at, err)
 		}
 		var announced int
-		for _, e := range env.Sink.OfType(vaults.SubjectShreddedType) {
+		for _, e := range env.Sink.OfType(shredding.SubjectShreddedType) {
 			if e.Subject() == res.ForgetID {
 				announced++
 				if e.Source() != Source {
@@ -362,7 +364,7 @@ func TestRewrapFinishesPendingSubjectShreds(t *testing.T) {
 	if _, err := f.Handle(sender.NewContext(ctx, sender.Broker), events[0]); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(env.Sink.OfType(vaults.SubjectShreddedType)); n != 1 {
+	if n := len(env.Sink.OfType(shredding.SubjectShreddedType)); n != 1 {
 		t.Fatalf("%d shredded events after a redelivery, want 1", n)
 	}
 

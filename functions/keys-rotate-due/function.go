@@ -17,6 +17,8 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/skyflow-oss/skyflow/domain/keys/rotation"
+	"github.com/skyflow-oss/skyflow/domain/shredding"
 	"github.com/skyflow-oss/skyflow/domain/vaults"
 	"github.com/skyflow-oss/skyflow/runtime/apierr"
 	"github.com/skyflow-oss/skyflow/runtime/config"
@@ -64,7 +66,7 @@ func New() *Function {
 // Start connects and reads SKYFLOW_KEY_MAX_ENCRYPTIONS.
 func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
 	env := config.FromMap(cfg)
-	f.maxEncryptions = int64(env.Int("SKYFLOW_KEY_MAX_ENCRYPTIONS", int(vaults.MaxEncryptions)))
+	f.maxEncryptions = int64(env.Int("SKYFLOW_KEY_MAX_ENCRYPTIONS", int(rotation.MaxEncryptions)))
 	if err := env.Err(); err != nil {
 		return err
 	}
@@ -83,13 +85,13 @@ func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 	if err := sender.Require(ctx, sender.Ping); err != nil {
 		return nil, err
 	}
-	m := vaults.NewManager(f.Backend, Source)
 	// Deleted vaults whose key destruction failed are shredded first.
-	if n, err := m.FinishShreds(ctx); err != nil {
+	if n, err := shredding.New(f.Backend, Source).FinishShreds(ctx); err != nil {
 		return nil, err
 	} else if n > 0 {
 		slog.InfoContext(ctx, "destroyed the keys of deleted vaults", "vaults", n)
 	}
+	m := rotation.NewManager(f.Backend, Source)
 	done, err := m.RotateDue(ctx, principal, f.maxEncryptions)
 	for _, d := range done {
 		f.rotated.WithLabelValues(d.Reason).Inc()
@@ -98,7 +100,7 @@ func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 	if err != nil {
 		return nil, err
 	}
-	oldest, use, err := f.Backend.Vaults.KeyAges(ctx, f.maxEncryptions)
+	oldest, use, err := m.KeyAges(ctx, f.maxEncryptions)
 	if err != nil {
 		return nil, err
 	}

@@ -9,8 +9,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/skyflow-oss/skyflow/domain/keys/rotation"
 	"github.com/skyflow-oss/skyflow/domain/records"
-	"github.com/skyflow-oss/skyflow/domain/vaults"
 	"github.com/skyflow-oss/skyflow/runtime/request"
 	"github.com/skyflow-oss/skyflow/runtime/sender"
 	"github.com/skyflow-oss/skyflow/testkit/functest"
@@ -25,9 +25,9 @@ func ping(t *testing.T, f *Function) {
 	}
 }
 
-func keys(t *testing.T, env *functest.Env, vault string) *vaults.KeysStatus {
+func keys(t *testing.T, env *functest.Env, vault string) *rotation.KeysStatus {
 	t.Helper()
-	st, err := vaults.NewManager(env.Backend(), "/skyflow/functions/keys-get").Keys(context.Background(), admin, vault)
+	st, err := rotation.NewManager(env.Backend(), "/skyflow/functions/keys-get").Keys(context.Background(), admin, vault)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +37,7 @@ func keys(t *testing.T, env *functest.Env, vault string) *vaults.KeysStatus {
 // rotations are the reasons of the key.rotated events published for vault.
 func rotations(env *functest.Env, vault string) []string {
 	var out []string
-	for _, e := range env.Sink.OfType(vaults.KeyRotatedType) {
+	for _, e := range env.Sink.OfType(rotation.KeyRotatedType) {
 		var d struct {
 			VaultID string `json:"vault_id"`
 			Reason  string `json:"reason"`
@@ -66,7 +66,7 @@ func TestRotatesAKeyAtItsEncryptionLimit(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := backend.Vaults.FlushKeyUsage(context.Background()); err != nil {
+	if err := backend.Vaults.Keyring().FlushUsage(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	before := keys(t, env, vault)
@@ -80,11 +80,11 @@ func TestRotatesAKeyAtItsEncryptionLimit(t *testing.T) {
 	if _, err := svc.Insert(context.Background(), owner, vault, "customers", records.InsertRequest{Records: []records.RecordFields{{Fields: records.Fields{"name": []byte(`"n"`)}}}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := backend.Vaults.FlushKeyUsage(context.Background()); err != nil {
+	if err := backend.Vaults.Keyring().FlushUsage(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	ping(t, f)
-	if got := rotations(env, vault); len(got) != 1 || got[0] != vaults.RotationUsage {
+	if got := rotations(env, vault); len(got) != 1 || got[0] != rotation.RotationUsage {
 		t.Fatalf("rotations at the limit: %v, want one for usage", got)
 	}
 	after := keys(t, env, vault)
@@ -103,7 +103,7 @@ func TestRotatesAKeyAtItsEncryptionLimit(t *testing.T) {
 func TestRotatesAKeyAtItsRotationPeriod(t *testing.T) {
 	env := functest.New(t)
 	f := env.Start(New()).(*Function)
-	m := vaults.NewManager(env.Backend(), "/skyflow/functions/keys-policy-update")
+	m := rotation.NewManager(env.Backend(), "/skyflow/functions/keys-policy-update")
 	pool, err := pgxpool.New(context.Background(), env.Config["DATABASE_URL"])
 	if err != nil {
 		t.Fatal(err)
@@ -117,7 +117,7 @@ func TestRotatesAKeyAtItsRotationPeriod(t *testing.T) {
 	}
 	period := func(vault string, days int) {
 		t.Helper()
-		if _, err := m.SetKeyPolicy(context.Background(), admin, vault, vaults.KeyPolicy{RotationPeriodDays: &days}); err != nil {
+		if _, err := m.SetKeyPolicy(context.Background(), admin, vault, rotation.KeyPolicy{RotationPeriodDays: &days}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -135,7 +135,7 @@ func TestRotatesAKeyAtItsRotationPeriod(t *testing.T) {
 		wg.Go(func() { ping(t, f) })
 	}
 	wg.Wait()
-	if got := rotations(env, old); len(got) != 1 || got[0] != vaults.RotationAge {
+	if got := rotations(env, old); len(got) != 1 || got[0] != rotation.RotationAge {
 		t.Errorf("vault past its period: rotations %v, want one for age", got)
 	}
 	if got := rotations(env, young); len(got) != 0 {

@@ -8,7 +8,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/skyflow-oss/skyflow/domain/crypto"
-	"github.com/skyflow-oss/skyflow/domain/vaults"
+	"github.com/skyflow-oss/skyflow/domain/keys/rotation"
 	"github.com/skyflow-oss/skyflow/runtime/request"
 	"github.com/skyflow-oss/skyflow/testkit/functest"
 )
@@ -50,7 +50,7 @@ func TestRotateMakesANewPrimaryKey(t *testing.T) {
 	vault := env.Vault()
 	before := env.Insert(vault, map[string]string{"name": "Ada", "email": "ada@example.com", "ssn": "123-45-6789"})
 
-	var res vaults.KeysView
+	var res rotation.KeysView
 	env.Call(f, functest.Event(RequestType, nil, functest.Admin, map[string]string{request.ExtVaultID: vault}), ReplyType, &res)
 	if res.VaultID != vault || res.KeysVersion != 2 || res.PrimaryKeyID == 0 || res.RotatedAt.IsZero() {
 		t.Fatalf("rotate answered %+v", res)
@@ -70,12 +70,12 @@ func TestRotateMakesANewPrimaryKey(t *testing.T) {
 	if again := env.Insert(vault, map[string]string{"name": "Ada", "email": "ada2@example.com", "ssn": "123-45-6789"}); again.Tokens["ssn"] != before.Tokens["ssn"] {
 		t.Error("a deterministic token changed with the rotation of the values key")
 	}
-	var second vaults.KeysView
+	var second rotation.KeysView
 	env.Call(f, functest.Event(RequestType, nil, functest.Admin, map[string]string{request.ExtVaultID: vault}), ReplyType, &second)
 	if second.KeysVersion != 3 || second.PrimaryKeyID == res.PrimaryKeyID {
 		t.Fatalf("second rotation %+v", second)
 	}
-	events := env.Sink.OfType(vaults.KeyRotatedType)
+	events := env.Sink.OfType(rotation.KeyRotatedType)
 	if len(events) != 2 || !bytes.Contains(events[0].Data(), []byte(`"primary_key_id"`)) || request.Extension(events[0], request.ExtVaultID) != vault {
 		t.Fatalf("key.rotated events: %v", events)
 	}

@@ -3,7 +3,7 @@
 // record of the vault's data_subject tables that belongs to the subject is
 // deleted with its tokens and the subject's own key, in one transaction,
 // and then the subject's key is shredded from every backup too (the vault's
-// subject epoch key that wrapped it is destroyed, domain/vaults/subjects.go)
+// subject epoch key that wrapped it is destroyed, domain/shredding/subjects.go)
 // for up to SKYFLOW_FORGET_SHRED_BUDGET; what is left, keys-rewrap finishes
 // (com.skyflow.vault.subject.forgotten, then its ping). The gateway routes
 // POST /v1/vaults/{vaultID}/subjects/forget to it as a

@@ -12,6 +12,7 @@ import (
 
 	"github.com/skyflow-oss/skyflow/domain/crypto/kek"
 	"github.com/skyflow-oss/skyflow/domain/records"
+	"github.com/skyflow-oss/skyflow/domain/shredding"
 	"github.com/skyflow-oss/skyflow/domain/vaults"
 	"github.com/skyflow-oss/skyflow/eventing/catalog"
 	"github.com/skyflow-oss/skyflow/runtime/apierr"
@@ -124,7 +125,7 @@ func TestForgetDeletesTheSubjectsRecordsAndShredsItsKey(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	if count[records.DeletedType] != 3 || count[records.SubjectForgottenType] != 1 || count[vaults.SubjectShreddedType] != 1 || count[records.AccessType] != 1 || len(events) != 6 {
+	if count[records.DeletedType] != 3 || count[records.SubjectForgottenType] != 1 || count[shredding.SubjectShreddedType] != 1 || count[records.AccessType] != 1 || len(events) != 6 {
 		t.Fatalf("events after the forget: %v", count)
 	}
 	var forgotten, shredded, audit event.Event
@@ -132,7 +133,7 @@ func TestForgetDeletesTheSubjectsRecordsAndShredsItsKey(t *testing.T) {
 		switch e.Type() {
 		case records.SubjectForgottenType:
 			forgotten = e
-		case vaults.SubjectShreddedType:
+		case shredding.SubjectShreddedType:
 			shredded = e
 		case records.AccessType:
 			audit = e
@@ -262,7 +263,7 @@ func TestAZeroBudgetLeavesTheShreddingPending(t *testing.T) {
 	if err := pool.QueryRow(context.Background(), `SELECT count(*) FROM vault_subject_forgets WHERE id = $1 AND shredded_at IS NULL`, res.ForgetID).Scan(&pending); err != nil || pending != 1 {
 		t.Fatalf("the pending forget: %d, %v", pending, err)
 	}
-	if n := len(env.Sink.OfType(vaults.SubjectShreddedType)); n != 0 {
+	if n := len(env.Sink.OfType(shredding.SubjectShreddedType)); n != 0 {
 		t.Fatalf("%d shredded events for a pending forget", n)
 	}
 

@@ -1,7 +1,7 @@
 // Package main is the vaults-delete function: it deletes a vault with
 // everything in it and then destroys the vault's own key, so that no
 // backup of the database can be decrypted for it any more
-// (crypto-shredding, domain/vaults/shred.go). The gateway routes DELETE
+// (crypto-shredding, domain/shredding). The gateway routes DELETE
 // /v1/management/vaults/{vaultID} to it as a com.skyflow.vault.delete event
 // (runtime/request); it replies com.skyflow.vault.delete.response.
 package main
@@ -11,6 +11,7 @@ import (
 
 	"github.com/cloudevents/sdk-go/v2/event"
 
+	"github.com/skyflow-oss/skyflow/domain/shredding"
 	"github.com/skyflow-oss/skyflow/domain/vaults"
 	"github.com/skyflow-oss/skyflow/runtime/request"
 )
@@ -36,7 +37,7 @@ func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 	if err != nil {
 		return nil, err
 	}
-	res, err := vaults.NewManager(f.Backend, Source).DeleteVault(ctx, p, request.Extension(e, request.ExtVaultID))
+	res, err := shredding.New(f.Backend, Source).DeleteVault(ctx, p, request.Extension(e, request.ExtVaultID))
 	if err != nil {
 		return nil, err
 	}

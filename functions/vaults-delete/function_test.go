@@ -9,6 +9,7 @@ import (
 
 	"github.com/skyflow-oss/skyflow/domain/crypto"
 	"github.com/skyflow-oss/skyflow/domain/crypto/kek"
+	"github.com/skyflow-oss/skyflow/domain/shredding"
 	"github.com/skyflow-oss/skyflow/domain/vaults"
 	"github.com/skyflow-oss/skyflow/runtime/request"
 	"github.com/skyflow-oss/skyflow/testkit/functest"
@@ -103,9 +104,9 @@ func TestDeletingAVaultShredsItsBackups(t *testing.T) {
 	}
 
 	env.Refuses(f, functest.Event(RequestType, nil, functest.Owner, map[string]string{request.ExtVaultID: vault}), 403)
-	var res vaults.Deleted
+	var res shredding.Deleted
 	env.Call(f, functest.Event(RequestType, nil, functest.Admin, map[string]string{request.ExtVaultID: vault}), ReplyType, &res)
-	if !res.Deleted || res.CryptoShredding != vaults.ShredDone {
+	if !res.Deleted || res.CryptoShredding != shredding.ShredDone {
 		t.Fatalf("reply %+v", res)
 	}
 	if err := restore(env, vault, b); !errors.Is(err, kek.ErrVaultKeyDestroyed) {
@@ -121,7 +122,7 @@ func TestDeletingAVaultShredsItsBackups(t *testing.T) {
 	if err := pool.QueryRow(context.Background(), `SELECT destroyed_at::text FROM vault_shreds WHERE vault_id = $1::uuid`, vault).Scan(&destroyedAt); err != nil || destroyedAt == nil {
 		t.Fatalf("the shredding record: %v, %v", destroyedAt, err)
 	}
-	if len(env.Sink.OfType(vaults.VaultDeletedType)) != 1 || len(env.Sink.OfType(vaults.VaultShreddedType)) != 1 {
+	if len(env.Sink.OfType(shredding.VaultDeletedType)) != 1 || len(env.Sink.OfType(shredding.VaultShreddedType)) != 1 {
 		t.Fatal("the deletion and the shredding were not both announced")
 	}
 	env.Refuses(f, functest.Event(RequestType, nil, functest.Admin, map[string]string{request.ExtVaultID: vault}), 404)
@@ -141,21 +142,21 @@ func TestAPendingShredIsFinishedLater(t *testing.T) {
 	broken := *backend
 	broken.Vaults = vaults.NewStore(backend.Pool, env.KEK).WithVaultKeys(failingDestroy{env.VaultKeys})
 	admin := request.Principal{ID: functest.Admin[request.ExtPrincipal], Roles: []string{"admin"}}
-	res, err := vaults.NewManager(&broken, Source).DeleteVault(context.Background(), admin, vault)
-	if err != nil || res.CryptoShredding != vaults.ShredPending {
+	res, err := shredding.New(&broken, Source).DeleteVault(context.Background(), admin, vault)
+	if err != nil || res.CryptoShredding != shredding.ShredPending {
 		t.Fatalf("deletion with a failing key store: %+v, %v", res, err)
 	}
 	if _, err := env.VaultKeys.For(context.Background(), vault, false); err != nil {
 		t.Fatalf("the key is gone already: %v", err)
 	}
-	n, err := vaults.NewManager(backend, "/skyflow/functions/keys-rotate-due").FinishShreds(context.Background())
+	n, err := shredding.New(backend, "/skyflow/functions/keys-rotate-due").FinishShreds(context.Background())
 	if err != nil || n != 1 {
 		t.Fatalf("FinishShreds: %d, %v", n, err)
 	}
 	if _, err := env.VaultKeys.For(context.Background(), vault, false); !errors.Is(err, kek.ErrVaultKeyDestroyed) {
 		t.Fatalf("after the sweep the key: %v", err)
 	}
-	if n, _ := vaults.NewManager(backend, "/skyflow/functions/keys-rotate-due").FinishShreds(context.Background()); n != 0 {
+	if n, _ := shredding.New(backend, "/skyflow/functions/keys-rotate-due").FinishShreds(context.Background()); n != 0 {
 		t.Fatalf("a second sweep destroyed %d", n)
 	}
 }

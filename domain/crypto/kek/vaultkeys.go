@@ -46,7 +46,7 @@ func checkVaultID(id string) error {
 
 // SubjectEpochKeyID names the key, in the same store as the vaults' own
 // keys, that wraps a vault's data-subject keys during one epoch
-// (domain/vaults/subjects.go): destroyed when the epoch ends.
+// (domain/shredding/subjects.go): destroyed when the epoch ends.
 func SubjectEpochKeyID(vaultID string, epoch int) string {
 	return fmt.Sprintf("%s-s%d", vaultID, epoch)
 }

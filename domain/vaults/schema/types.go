@@ -200,7 +200,7 @@ type Column struct {
 	// DataSubject marks the column naming whom a record is about: every
 	// record of the table must give it, the record's values are sealed
 	// with that subject's own key too, and forgetting the subject
-	// destroys the key (domain/vaults/subjects.go). At most one a table.
+	// destroys the key (domain/shredding/subjects.go). At most one a table.
 	DataSubject bool `json:"data_subject,omitempty"`
 
 	// table is the table's name, filled in by Normalize so that Coerce's

@@ -1,4 +1,4 @@
-package vaults
+package keys
 
 import (
 	"context"
@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
 	skymetrics "github.com/skyflow-oss/skyflow/runtime/metrics"
@@ -33,45 +32,45 @@ type usageKey struct {
 	key   uint32
 }
 
-// countSeals is the seal counter of vault u's keys.
-func (s *Store) countSeals(u uuid.UUID) func(uint32) {
+// CountSeals is the seal counter of vault u's keys (crypto.Keys.CountSeals).
+func (r *Keyring) CountSeals(u uuid.UUID) func(uint32) {
 	return func(key uint32) {
-		s.usage.mu.Lock()
-		if s.usage.counts == nil {
-			s.usage.counts = map[usageKey]int64{}
+		r.usage.mu.Lock()
+		if r.usage.counts == nil {
+			r.usage.counts = map[usageKey]int64{}
 		}
-		s.usage.counts[usageKey{u, key}]++
-		s.usage.mu.Unlock()
+		r.usage.counts[usageKey{u, key}]++
+		r.usage.mu.Unlock()
 		encryptions.Inc()
 	}
 }
 
-// flushUsageSoon flushes the counts in the background when the last flush
+// FlushUsageSoon flushes the counts in the background when the last flush
 // is older than usageFlushEvery; requests never wait for it.
-func (s *Store) flushUsageSoon() {
-	if time.Since(time.Unix(0, s.usage.lastFlush.Load())) < usageFlushEvery || !s.usage.flushing.CompareAndSwap(false, true) {
+func (r *Keyring) FlushUsageSoon() {
+	if time.Since(time.Unix(0, r.usage.lastFlush.Load())) < usageFlushEvery || !r.usage.flushing.CompareAndSwap(false, true) {
 		return
 	}
-	s.usage.lastFlush.Store(time.Now().UnixNano())
+	r.usage.lastFlush.Store(time.Now().UnixNano())
 	go func() {
-		defer s.usage.flushing.Store(false)
+		defer r.usage.flushing.Store(false)
 		ctx, cancel := context.WithTimeout(context.Background(), usageFlushEvery)
 		defer cancel()
-		if err := s.FlushKeyUsage(ctx); err != nil {
+		if err := r.FlushUsage(ctx); err != nil {
 			slog.Warn("the data keys' encryption counts could not be stored; they are kept for the next try", "err", err)
 		}
 	}()
 }
 
-// FlushKeyUsage adds the encryptions counted since the last flush to
+// FlushUsage adds the encryptions counted since the last flush to
 // vault_key_versions. Counts it could not store are kept for the next
-// flush. Lifecycle.Stop calls it, so a process that scales to zero loses
-// nothing.
-func (s *Store) FlushKeyUsage(ctx context.Context) error {
-	s.usage.mu.Lock()
-	counts := s.usage.counts
-	s.usage.counts = nil
-	s.usage.mu.Unlock()
+// flush. A function's Stop calls it, so a process that scales to zero
+// loses nothing.
+func (r *Keyring) FlushUsage(ctx context.Context) error {
+	r.usage.mu.Lock()
+	counts := r.usage.counts
+	r.usage.counts = nil
+	r.usage.mu.Unlock()
 	if len(counts) == 0 {
 		return nil
 	}
@@ -85,7 +84,7 @@ func (s *Store) FlushKeyUsage(ctx context.Context) error {
 	}
 	// A version without its row (a vault older than the table) gets one:
 	// the primary's when the vault has none yet, else a retired one.
-	_, err := s.pool.Exec(ctx, `
+	_, err := r.pool.Exec(ctx, `
 		INSERT INTO vault_key_versions (vault_id, key_id, encryptions, retired_at)
 		SELECT w.v, w.id, w.n, (SELECT now() FROM vault_key_versions p WHERE p.vault_id = w.v AND p.retired_at IS NULL AND p.key_id <> w.id)
 		FROM unnest($1::uuid[], $2::bigint[], $3::bigint[]) AS w(v, id, n)
@@ -93,27 +92,15 @@ func (s *Store) FlushKeyUsage(ctx context.Context) error {
 		ON CONFLICT (vault_id, key_id) DO UPDATE SET encryptions = vault_key_versions.encryptions + excluded.encryptions`,
 		vaults, keys, ns)
 	if err != nil {
-		s.usage.mu.Lock()
-		if s.usage.counts == nil {
-			s.usage.counts = map[usageKey]int64{}
+		r.usage.mu.Lock()
+		if r.usage.counts == nil {
+			r.usage.counts = map[usageKey]int64{}
 		}
 		for k, n := range counts {
-			s.usage.counts[k] += n
+			r.usage.counts[k] += n
 		}
-		s.usage.mu.Unlock()
+		r.usage.mu.Unlock()
 	}
-	return err
-}
-
-// recordRotation retires the vault's primary version and makes primary
-// the new one, in the rotation's transaction.
-func recordRotation(ctx context.Context, tx pgx.Tx, u uuid.UUID, previous, primary uint32) error {
-	if _, err := tx.Exec(ctx, `
-		INSERT INTO vault_key_versions (vault_id, key_id, retired_at) VALUES ($1, $2, now())
-		ON CONFLICT (vault_id, key_id) DO UPDATE SET retired_at = now()`, u, int64(previous)); err != nil {
-		return err
-	}
-	_, err := tx.Exec(ctx, `INSERT INTO vault_key_versions (vault_id, key_id) VALUES ($1, $2)`, u, int64(primary))
 	return err
 }
 

@@ -1,4 +1,14 @@
-package vaults
+// Package rotation is what happens to a vault's data keys over time: a
+// rotation gives the vault a new primary key (asked for, or by
+// keys-rotate-due when the primary reaches its age or use limit); the
+// rewrap then re-encrypts the cells older keys sealed; once none is left
+// the older versions can be destroyed; and a KEK rotation rewraps every
+// stored keyset (RewrapKeysets). The keys-* functions call it.
+//
+// It builds on the registry (domain/vaults), which loads a vault and says
+// who may manage it, on domain/keys, which keeps the keys wrapped, and on
+// domain/shredding, whose subject keys the rewrap opens cells with.
+package rotation
 
 import (
 	"context"
@@ -10,9 +20,29 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/skyflow-oss/skyflow/domain/crypto"
+	"github.com/skyflow-oss/skyflow/domain/keys"
+	"github.com/skyflow-oss/skyflow/domain/vaults"
 	"github.com/skyflow-oss/skyflow/runtime/apierr"
 	"github.com/skyflow-oss/skyflow/runtime/request"
 )
+
+// Manager carries out the key operations on vaults for one function: its
+// events come from Source. Principals may act on the vaults they may
+// manage (vaults.Store.Manageable).
+type Manager struct {
+	*vaults.Backend
+	Source string
+}
+
+// NewManager returns a Manager on b whose events come from source.
+func NewManager(b *vaults.Backend, source string) *Manager {
+	return &Manager{Backend: b, Source: source}
+}
+
+// event is a key event about vault vaultID caused by p.
+func (m *Manager) event(typ string, p request.Principal, vaultID string, version int) event.Event {
+	return vaults.NewEvent(m.Source, typ, p, vaultID, version)
+}
 
 // Event types of key management.
 const (
@@ -49,7 +79,7 @@ type KeysStatus struct {
 	Subjects           SubjectKeys     `json:"subjects"`
 }
 
-// SubjectKeys is the state of a vault's data-subject keys (subjects.go).
+// SubjectKeys is the state of a vault's data-subject keys (domain/shredding).
 type SubjectKeys struct {
 	// Epoch is the current epoch: a forget ends it.
 	Epoch int `json:"epoch"`
@@ -72,16 +102,16 @@ type KeyVersion struct {
 // Keys reports a vault's key versions and rewrap progress, for a principal
 // who may manage it.
 func (m *Manager) Keys(ctx context.Context, p request.Principal, id string) (*KeysStatus, error) {
-	v, err := m.manageable(ctx, p, id)
+	v, err := m.Vaults.Manageable(ctx, p, id)
 	if err != nil {
 		return nil, err
 	}
-	progress, err := m.Vaults.RewrapProgress(ctx, v.ID)
+	progress, err := m.RewrapProgress(ctx, v.ID)
 	if err != nil {
 		return nil, err
 	}
-	st := &KeysStatus{VaultID: v.ID, KeysVersion: v.keysVersion, PrimaryKeyID: v.Keys.PrimaryKeyID(), KeyIDs: v.Keys.KeyIDs(), Rewrap: progress}
-	if err := m.Vaults.keyVersions(ctx, st); err != nil {
+	st := &KeysStatus{VaultID: v.ID, KeysVersion: v.KeysVersion, PrimaryKeyID: v.Keys.PrimaryKeyID(), KeyIDs: v.Keys.KeyIDs(), Rewrap: progress}
+	if err := m.keyVersions(ctx, st); err != nil {
 		return nil, err
 	}
 	return st, nil
@@ -89,17 +119,17 @@ func (m *Manager) Keys(ctx context.Context, p request.Principal, id string) (*Ke
 
 // keyVersions fills in the age and use of the versions in st.KeyIDs, and
 // the rotation period.
-func (s *Store) keyVersions(ctx context.Context, st *KeysStatus) error {
-	u, _ := parseID(st.VaultID)
+func (m *Manager) keyVersions(ctx context.Context, st *KeysStatus) error {
+	u, _ := vaults.ParseID(st.VaultID)
 	ids := make([]int64, len(st.KeyIDs))
 	for i, id := range st.KeyIDs {
 		ids[i] = int64(id)
 	}
-	rows, err := s.pool.Query(ctx, `
+	rows, err := m.Pool.Query(ctx, `
 		SELECT key_id, created_at, retired_at, encryptions FROM vault_key_versions
 		WHERE vault_id = $1 AND key_id = ANY($2) ORDER BY created_at, key_id`, u, ids)
 	if err != nil {
-		return unavailable(err)
+		return vaults.Unavailable(err)
 	}
 	st.Versions, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (KeyVersion, error) {
 		var kv KeyVersion
@@ -109,14 +139,14 @@ func (s *Store) keyVersions(ctx context.Context, st *KeysStatus) error {
 		return kv, err
 	})
 	if err != nil {
-		return unavailable(err)
+		return vaults.Unavailable(err)
 	}
-	err = s.pool.QueryRow(ctx, `
+	err = m.Pool.QueryRow(ctx, `
 		SELECT extract(day from key_rotation_period)::int, subject_epoch,
 		       (SELECT count(*) FROM vault_subject_keys WHERE vault_id = $1),
 		       (SELECT count(*) FROM vault_subject_forgets WHERE vault_id = $1 AND shredded_at IS NULL)
 		FROM vaults WHERE id = $1`, u).Scan(&st.RotationPeriodDays, &st.Subjects.Epoch, &st.Subjects.Keys, &st.Subjects.PendingForgets)
-	return unavailable(err)
+	return vaults.Unavailable(err)
 }
 
 // Why a vault's keys rotated: asked for, or by keys-rotate-due because the
@@ -140,7 +170,7 @@ type keyRotation struct {
 // every stored value still opens; the event tells keys-rewrap to
 // re-encrypt them under the new key.
 func (m *Manager) RotateKeys(ctx context.Context, p request.Principal, id string) (*KeysView, error) {
-	return m.changeKeys(ctx, p, id, KeyRotatedType, m.Vaults.RotateKeys, rotationBecause(RotationRequested))
+	return m.changeKeys(ctx, p, id, KeyRotatedType, m.rotate, rotationBecause(RotationRequested))
 }
 
 func rotationBecause(reason string) func(*KeysView) any {
@@ -155,7 +185,7 @@ func rotationBecause(reason string) func(*KeysView) any {
 // It is refused until the rewrap to the primary has finished and no cell
 // is left under an older version, so no live value is ever lost.
 func (m *Manager) DestroyOldKeys(ctx context.Context, p request.Principal, id string) (*KeysView, error) {
-	return m.changeKeys(ctx, p, id, KeysDestroyedType, m.Vaults.DestroyOldKeys, func(v *KeysView) any {
+	return m.changeKeys(ctx, p, id, KeysDestroyedType, m.destroyOlder, func(v *KeysView) any {
 		return keysDestroyed{VaultID: v.VaultID, Version: v.KeysVersion, Destroyed: v.Destroyed}
 	})
 }
@@ -164,7 +194,7 @@ func (m *Manager) DestroyOldKeys(ctx context.Context, p request.Principal, id st
 // one transaction.
 func (m *Manager) changeKeys(ctx context.Context, p request.Principal, id, eventType string,
 	change func(context.Context, pgx.Tx, string) (*KeysView, error), data func(*KeysView) any) (*KeysView, error) {
-	v, err := m.manageable(ctx, p, id)
+	v, err := m.Vaults.Manageable(ctx, p, id)
 	if err != nil {
 		return nil, err
 	}
@@ -190,27 +220,27 @@ func (m *Manager) commitKeys(ctx context.Context, p request.Principal, id, event
 		return nil, err
 	}
 	if err != nil {
-		return nil, unavailable(err)
+		return nil, vaults.Unavailable(err)
 	}
 	return view, nil
 }
 
-// RotateKeys adds a new primary key to the stored values keyset in tx. It
+// rotate adds a new primary key to the stored values keyset in tx. It
 // reads the stored keyset under a row lock rather than the cached one, so
 // two rotations at once make two keys, neither lost.
-func (s *Store) RotateKeys(ctx context.Context, tx pgx.Tx, id string) (*KeysView, error) {
-	u, keys, err := s.lockedKeys(ctx, tx, id)
+func (m *Manager) rotate(ctx context.Context, tx pgx.Tx, id string) (*KeysView, error) {
+	u, ks, err := m.lockedKeys(ctx, tx, id)
 	if err != nil {
 		return nil, err
 	}
-	previous := keys.PrimaryKeyID()
-	if err := keys.Rotate(); err != nil {
+	previous := ks.PrimaryKeyID()
+	if err := ks.Rotate(); err != nil {
 		return nil, apierr.Internal("a new data key could not be made")
 	}
-	if err := recordRotation(ctx, tx, u, previous, keys.PrimaryKeyID()); err != nil {
-		return nil, unavailable(err)
+	if err := recordRotation(ctx, tx, u, previous, ks.PrimaryKeyID()); err != nil {
+		return nil, vaults.Unavailable(err)
 	}
-	return s.storeKeys(ctx, tx, u, id, keys)
+	return m.storeKeys(ctx, tx, u, id, ks)
 }
 
 // keysDestroyed is the data of a KeysDestroyedType event.
@@ -220,30 +250,30 @@ type keysDestroyed struct {
 	Destroyed []uint32 `json:"destroyed_key_ids"`
 }
 
-// DestroyOldKeys removes the older values keys in tx, under the keyset's
+// destroyOlder removes the older values keys in tx, under the keyset's
 // row lock, after checking that nothing is left under them.
-func (s *Store) DestroyOldKeys(ctx context.Context, tx pgx.Tx, id string) (*KeysView, error) {
-	u, keys, err := s.lockedKeys(ctx, tx, id)
+func (m *Manager) destroyOlder(ctx context.Context, tx pgx.Tx, id string) (*KeysView, error) {
+	u, ks, err := m.lockedKeys(ctx, tx, id)
 	if err != nil {
 		return nil, err
 	}
-	primary := keys.PrimaryKeyID()
+	primary := ks.PrimaryKeyID()
 	var left int64
 	if err := tx.QueryRow(ctx, `SELECT count(*) FROM vault_cells WHERE vault_id = $1 AND substring(ciphertext from 2 for 4) <> $2`,
 		u, keyIDBytes(primary)).Scan(&left); err != nil {
-		return nil, unavailable(err)
+		return nil, vaults.Unavailable(err)
 	}
 	if left > 0 {
 		return nil, apierr.New(409, "%d values of the vault are still under older key versions: wait for the rewrap to key %d to finish (see its progress), then destroy", left, primary)
 	}
-	destroyed, err := keys.DestroyOlder()
+	destroyed, err := ks.DestroyOlder()
 	if err != nil {
 		return nil, apierr.Internal("the older key versions could not be removed")
 	}
 	if len(destroyed) == 0 {
 		return nil, apierr.New(409, "the vault has no older key versions to destroy")
 	}
-	view, err := s.storeKeys(ctx, tx, u, id, keys)
+	view, err := m.storeKeys(ctx, tx, u, id, ks)
 	if err != nil {
 		return nil, err
 	}
@@ -252,39 +282,40 @@ func (s *Store) DestroyOldKeys(ctx context.Context, tx pgx.Tx, id string) (*Keys
 }
 
 // lockedKeys reads and unwraps the vault's stored keys under a row lock.
-func (s *Store) lockedKeys(ctx context.Context, tx pgx.Tx, id string) (uuid.UUID, *crypto.Keys, error) {
-	u, err := parseID(id)
+func (m *Manager) lockedKeys(ctx context.Context, tx pgx.Tx, id string) (uuid.UUID, *crypto.Keys, error) {
+	return lockedKeys(ctx, tx, m.Vaults.Keyring(), id)
+}
+
+func lockedKeys(ctx context.Context, tx pgx.Tx, r *keys.Keyring, id string) (uuid.UUID, *crypto.Keys, error) {
+	u, err := vaults.ParseID(id)
 	if err != nil {
 		return u, nil, err
 	}
-	var w storedKeys
-	err = tx.QueryRow(ctx, `SELECT values_keyset, index_keyset, kek_id, vault_key FROM vault_keysets WHERE vault_id = $1 FOR UPDATE`, u).
-		Scan(&w.Values, &w.Index, &w.KEKID, &w.vaultKey)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return u, nil, errNotFound()
+	ks, err := r.Lock(ctx, tx, u, id)
+	if errors.Is(err, keys.ErrNoKeyset) {
+		return u, nil, vaults.ErrNotFound()
 	}
 	if err != nil {
-		return u, nil, unavailable(err)
+		return u, nil, vaults.Unavailable(err)
 	}
-	keys, err := s.unwrapKeys(ctx, id, w)
-	return u, keys, err
+	return u, ks, nil
 }
 
 // storeKeys wraps and stores keys in tx and moves keys_version on, so
 // every process reloads them on its next request.
-func (s *Store) storeKeys(ctx context.Context, tx pgx.Tx, u uuid.UUID, id string, keys *crypto.Keys) (*KeysView, error) {
-	w, err := s.wrapKeys(ctx, id, keys)
+func (m *Manager) storeKeys(ctx context.Context, tx pgx.Tx, u uuid.UUID, id string, ks *crypto.Keys) (*KeysView, error) {
+	w, err := m.Vaults.Keyring().Wrap(ctx, id, ks)
 	if err != nil {
 		return nil, err
 	}
-	view := &KeysView{VaultID: id, PrimaryKeyID: keys.PrimaryKeyID()}
-	if err := w.update(ctx, tx, u); err != nil {
-		return nil, unavailable(err)
+	view := &KeysView{VaultID: id, PrimaryKeyID: ks.PrimaryKeyID()}
+	if err := w.Update(ctx, tx, u); err != nil {
+		return nil, vaults.Unavailable(err)
 	}
 	err = tx.QueryRow(ctx, `UPDATE vaults SET keys_version = keys_version + 1, updated_at = now() WHERE id = $1 RETURNING keys_version, updated_at`, u).
 		Scan(&view.KeysVersion, &view.RotatedAt)
 	if err != nil {
-		return nil, unavailable(err)
+		return nil, vaults.Unavailable(err)
 	}
 	view.RotatedAt = view.RotatedAt.UTC()
 	return view, nil

@@ -1,4 +1,4 @@
-package vaults
+package rotation
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/skyflow-oss/skyflow/domain/vaults"
 	"github.com/skyflow-oss/skyflow/runtime/apierr"
 	"github.com/skyflow-oss/skyflow/runtime/request"
 )
@@ -41,7 +42,7 @@ func (m *Manager) SetKeyPolicy(ctx context.Context, p request.Principal, id stri
 	if kp.RotationPeriodDays == nil || *kp.RotationPeriodDays < 0 || *kp.RotationPeriodDays > 3650 {
 		return nil, apierr.InvalidArgument("rotation_period_days is required: a whole number of days from 1 to 3650, or 0 to rotate by use only")
 	}
-	v, err := m.manageable(ctx, p, id)
+	v, err := m.Vaults.Manageable(ctx, p, id)
 	if err != nil {
 		return nil, err
 	}
@@ -51,14 +52,14 @@ func (m *Manager) SetKeyPolicy(ctx context.Context, p request.Principal, id stri
 			v.ID, days); err != nil {
 			return nil, err
 		}
-		e := m.event(KeyPolicyUpdatedType, p, v.ID, v.keysVersion)
+		e := m.event(KeyPolicyUpdatedType, p, v.ID, v.KeysVersion)
 		if err := e.SetData(event.ApplicationJSON, keyPolicyChange{VaultID: v.ID, RotationPeriodDays: days}); err != nil {
 			return nil, err
 		}
 		return []event.Event{e}, nil
 	})
 	if err != nil {
-		return nil, unavailable(err)
+		return nil, vaults.Unavailable(err)
 	}
 	return m.Keys(ctx, p, v.ID)
 }
@@ -86,12 +87,12 @@ const dueSQL = `
 // values. Each rotation is its own transaction, re-checked under the
 // version's row lock, so sweeps running at once rotate a vault once.
 func (m *Manager) RotateDue(ctx context.Context, by request.Principal, maxEncryptions int64) ([]DueRotation, error) {
-	if err := m.Vaults.recordMissingPrimaries(ctx); err != nil {
+	if err := m.recordMissingPrimaries(ctx); err != nil {
 		return nil, err
 	}
-	rows, err := m.Vaults.pool.Query(ctx, dueSQL+` ORDER BY k.created_at LIMIT 1000`, maxEncryptions)
+	rows, err := m.Pool.Query(ctx, dueSQL+` ORDER BY k.created_at LIMIT 1000`, maxEncryptions)
 	if err != nil {
-		return nil, unavailable(err)
+		return nil, vaults.Unavailable(err)
 	}
 	type due struct {
 		vault  uuid.UUID
@@ -102,11 +103,11 @@ func (m *Manager) RotateDue(ctx context.Context, by request.Principal, maxEncryp
 		return d, r.Scan(&d.vault, &d.reason)
 	})
 	if err != nil {
-		return nil, unavailable(err)
+		return nil, vaults.Unavailable(err)
 	}
 	var done []DueRotation
 	for _, d := range dues {
-		id := FormatID(d.vault)
+		id := vaults.FormatID(d.vault)
 		view, err := m.commitKeys(ctx, by, id, KeyRotatedType, func(ctx context.Context, tx pgx.Tx, id string) (*KeysView, error) {
 			var vault uuid.UUID
 			var reason string
@@ -117,7 +118,7 @@ func (m *Manager) RotateDue(ctx context.Context, by request.Principal, maxEncryp
 			if err != nil {
 				return nil, err
 			}
-			return m.Vaults.RotateKeys(ctx, tx, id)
+			return m.rotate(ctx, tx, id)
 		}, rotationBecause(d.reason))
 		if errors.Is(err, errNotDue) {
 			continue
@@ -132,41 +133,53 @@ func (m *Manager) RotateDue(ctx context.Context, by request.Principal, maxEncryp
 
 // KeyAges reports the age of the oldest primary data key and the highest
 // use of one against maxEncryptions, over all vaults, for the metrics.
-func (s *Store) KeyAges(ctx context.Context, maxEncryptions int64) (oldest time.Duration, use float64, err error) {
+func (m *Manager) KeyAges(ctx context.Context, maxEncryptions int64) (oldest time.Duration, use float64, err error) {
 	var seconds, most float64
-	err = s.pool.QueryRow(ctx, `
+	err = m.Pool.QueryRow(ctx, `
 		SELECT coalesce(max(extract(epoch from now() - created_at)), 0), coalesce(max(encryptions), 0)
 		FROM vault_key_versions WHERE retired_at IS NULL`).Scan(&seconds, &most)
 	if err != nil {
-		return 0, 0, unavailable(err)
+		return 0, 0, vaults.Unavailable(err)
 	}
 	return time.Duration(seconds * float64(time.Second)), most / float64(maxEncryptions), nil
 }
 
 // recordMissingPrimaries gives vaults made before vault_key_versions their
 // primary's row, dated from when their keys last changed.
-func (s *Store) recordMissingPrimaries(ctx context.Context) error {
-	rows, err := s.pool.Query(ctx, `
+func (m *Manager) recordMissingPrimaries(ctx context.Context) error {
+	rows, err := m.Pool.Query(ctx, `
 		SELECT v.id FROM vaults v
 		WHERE NOT EXISTS (SELECT 1 FROM vault_key_versions k WHERE k.vault_id = v.id AND k.retired_at IS NULL)`)
 	if err != nil {
-		return unavailable(err)
+		return vaults.Unavailable(err)
 	}
 	ids, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
 	if err != nil {
-		return unavailable(err)
+		return vaults.Unavailable(err)
 	}
 	for _, u := range ids {
-		v, err := s.load(ctx, FormatID(u))
+		v, err := m.Vaults.LoadUnchecked(ctx, vaults.FormatID(u))
 		if err != nil {
 			return err
 		}
-		if _, err := s.pool.Exec(ctx, `
+		if _, err := m.Pool.Exec(ctx, `
 			INSERT INTO vault_key_versions (vault_id, key_id, created_at)
 			SELECT $1, $2, updated_at FROM vault_keysets WHERE vault_id = $1
 			ON CONFLICT (vault_id, key_id) DO UPDATE SET retired_at = NULL`, u, int64(v.Keys.PrimaryKeyID())); err != nil {
-			return unavailable(err)
+			return vaults.Unavailable(err)
 		}
 	}
 	return nil
+}
+
+// recordRotation retires the vault's primary version and makes primary
+// the new one, in the rotation's transaction.
+func recordRotation(ctx context.Context, tx pgx.Tx, u uuid.UUID, previous, primary uint32) error {
+	if _, err := tx.Exec(ctx, `
+		INSERT INTO vault_key_versions (vault_id, key_id, retired_at) VALUES ($1, $2, now())
+		ON CONFLICT (vault_id, key_id) DO UPDATE SET retired_at = now()`, u, int64(previous)); err != nil {
+		return err
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO vault_key_versions (vault_id, key_id) VALUES ($1, $2)`, u, int64(primary))
+	return err
 }

@@ -1,4 +1,4 @@
-package vaults
+package rotation
 
 import (
 	"context"
@@ -9,6 +9,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/skyflow-oss/skyflow/domain/crypto/kek"
+	"github.com/skyflow-oss/skyflow/domain/keys"
+	"github.com/skyflow-oss/skyflow/domain/vaults"
 )
 
 // RewrapKeysets moves every vault's stored keysets to k's current KEK,
@@ -18,7 +20,7 @@ import (
 // already under that KEK's id are rewrapped too (a Transit key rotated in
 // place keeps its id). It returns how many vaults it rewrapped.
 func RewrapKeysets(ctx context.Context, pool *pgxpool.Pool, k kek.KEK, vk kek.VaultKeys, all bool) (int, error) {
-	s := (&Store{pool: pool, kek: k}).WithVaultKeys(vk)
+	r := keys.NewKeyring(pool, k).WithVaultKeys(vk)
 	rows, err := pool.Query(ctx, `SELECT vault_id FROM vault_keysets WHERE $1 OR kek_id <> $2 ORDER BY vault_id`, all, k.ID())
 	if err != nil {
 		return 0, err
@@ -29,23 +31,23 @@ func RewrapKeysets(ctx context.Context, pool *pgxpool.Pool, k kek.KEK, vk kek.Va
 	}
 	for n, u := range ids {
 		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-			id := FormatID(u)
-			_, keys, err := s.lockedKeys(ctx, tx, id)
+			id := vaults.FormatID(u)
+			_, ks, err := lockedKeys(ctx, tx, r, id)
 			if err != nil {
 				return err
 			}
-			w, err := s.wrapKeys(ctx, id, keys)
+			w, err := r.Wrap(ctx, id, ks)
 			if err != nil {
 				return err
 			}
-			if err := w.update(ctx, tx, u); err != nil {
+			if err := w.Update(ctx, tx, u); err != nil {
 				return err
 			}
 			_, err = tx.Exec(ctx, `UPDATE vaults SET keys_version = keys_version + 1 WHERE id = $1`, u)
 			return err
 		})
 		if err != nil {
-			return n, fmt.Errorf("vault %s: %w", FormatID(u), err)
+			return n, fmt.Errorf("vault %s: %w", vaults.FormatID(u), err)
 		}
 	}
 	return len(ids), nil

@@ -1,4 +1,4 @@
-package vaults
+package rotation
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/skyflow-oss/skyflow/domain/crypto"
+	"github.com/skyflow-oss/skyflow/domain/shredding"
+	"github.com/skyflow-oss/skyflow/domain/vaults"
 	"github.com/skyflow-oss/skyflow/domain/vaults/schema"
 	"github.com/skyflow-oss/skyflow/runtime/apierr"
 	skymetrics "github.com/skyflow-oss/skyflow/runtime/metrics"
@@ -42,28 +44,28 @@ type RewrapProgress struct {
 //
 // It is finished when a pass finds no cell left under an older key and
 // the rotation is older than settle.
-func (s *Store) Rewrap(ctx context.Context, id string, batch int, deadline time.Time, settle time.Duration) (*RewrapProgress, error) {
-	v, err := s.load(ctx, id)
+func (m *Manager) Rewrap(ctx context.Context, id string, batch int, deadline time.Time, settle time.Duration) (*RewrapProgress, error) {
+	v, err := m.Vaults.LoadUnchecked(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	u, _ := parseID(v.ID)
+	u, _ := vaults.ParseID(v.ID)
 	target := v.Keys.PrimaryKeyID()
 	var rotatedAt time.Time
-	if err := s.pool.QueryRow(ctx, `SELECT updated_at FROM vault_keysets WHERE vault_id = $1`, u).Scan(&rotatedAt); err != nil {
-		return nil, unavailable(err)
+	if err := m.Pool.QueryRow(ctx, `SELECT updated_at FROM vault_keysets WHERE vault_id = $1`, u).Scan(&rotatedAt); err != nil {
+		return nil, vaults.Unavailable(err)
 	}
 	// A new target (another rotation) starts a new pass; the same one resumes.
-	if _, err := s.pool.Exec(ctx, `
+	if _, err := m.Pool.Exec(ctx, `
 		INSERT INTO vault_rewraps (vault_id, target_key_id) VALUES ($1, $2)
 		ON CONFLICT (vault_id) DO UPDATE SET target_key_id = excluded.target_key_id, rewrapped = 0, remaining = NULL,
 			cursor_record = NULL, cursor_column = NULL, started_at = now(), updated_at = now(), finished_at = NULL
 		WHERE vault_rewraps.target_key_id <> excluded.target_key_id`, u, int64(target)); err != nil {
-		return nil, unavailable(err)
+		return nil, vaults.Unavailable(err)
 	}
 	// At least one batch a call, so that every call makes progress.
 	for first := true; first || time.Now().Before(deadline); first = false {
-		n, err := s.rewrapBatch(ctx, v, u, target, batch)
+		n, err := m.rewrapBatch(ctx, v, u, target, batch)
 		if err != nil {
 			return nil, err
 		}
@@ -72,29 +74,29 @@ func (s *Store) Rewrap(ctx context.Context, id string, batch int, deadline time.
 		}
 		// The pass reached the end: count what is left under older keys.
 		var left int64
-		if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM vault_cells WHERE vault_id = $1 AND substring(ciphertext from 2 for 4) <> $2`,
+		if err := m.Pool.QueryRow(ctx, `SELECT count(*) FROM vault_cells WHERE vault_id = $1 AND substring(ciphertext from 2 for 4) <> $2`,
 			u, keyIDBytes(target)).Scan(&left); err != nil {
-			return nil, unavailable(err)
+			return nil, vaults.Unavailable(err)
 		}
 		finished := left == 0 && time.Since(rotatedAt) >= settle
-		if _, err := s.pool.Exec(ctx, `
+		if _, err := m.Pool.Exec(ctx, `
 			UPDATE vault_rewraps SET remaining = $2, cursor_record = NULL, cursor_column = NULL, updated_at = now(),
 				finished_at = CASE WHEN $3 THEN now() END
 			WHERE vault_id = $1 AND target_key_id = $4`, u, left, finished, int64(target)); err != nil {
-			return nil, unavailable(err)
+			return nil, vaults.Unavailable(err)
 		}
 		if finished || left == 0 {
 			break // done, or only waiting out the settle period
 		}
 	}
-	return s.RewrapProgress(ctx, v.ID)
+	return m.RewrapProgress(ctx, v.ID)
 }
 
 // rewrapBatch moves the next batch cells of the pass, returning how many
 // cells it looked at (0 at the end of the pass).
-func (s *Store) rewrapBatch(ctx context.Context, v *Vault, u uuid.UUID, target uint32, batch int) (int, error) {
+func (m *Manager) rewrapBatch(ctx context.Context, v *vaults.Vault, u uuid.UUID, target uint32, batch int) (int, error) {
 	var seen, moved int
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(ctx, m.Pool, func(tx pgx.Tx) error {
 		var curRecord *uuid.UUID
 		var curColumn *string
 		err := tx.QueryRow(ctx, `SELECT cursor_record, cursor_column FROM vault_rewraps WHERE vault_id = $1 AND target_key_id = $2 FOR UPDATE`,
@@ -136,7 +138,7 @@ func (s *Store) rewrapBatch(ctx context.Context, v *Vault, u uuid.UUID, target u
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		keys, err := s.SubjectKeys(ctx, tx, v, subjects)
+		keys, err := shredding.SubjectKeys(ctx, tx, m.Vaults, v, subjects)
 		if err != nil {
 			return err
 		}
@@ -157,7 +159,7 @@ func (s *Store) rewrapBatch(ctx context.Context, v *Vault, u uuid.UUID, target u
 		return err
 	})
 	if err != nil {
-		return 0, unavailable(err)
+		return 0, vaults.Unavailable(err)
 	}
 	rewrappedCells.Add(float64(moved))
 	return seen, nil
@@ -180,7 +182,7 @@ type storedCell struct {
 // new digest, so tokens handed out before the rotation keep resolving and
 // the value keeps its token. A data_subject cell refiles its subject's key
 // under the new digest too.
-func moveCell(ctx context.Context, tx pgx.Tx, v *Vault, u uuid.UUID, c storedCell) error {
+func moveCell(ctx context.Context, tx pgx.Tx, v *vaults.Vault, u uuid.UUID, c storedCell) error {
 	where := crypto.Cell{VaultID: v.ID, Table: c.table, Column: c.column, RecordID: c.record.String()}
 	plain, err := v.Keys.OpenFor(c.key, c.ciphertext, where)
 	if err != nil {
@@ -204,7 +206,7 @@ func moveCell(ctx context.Context, tx pgx.Tx, v *Vault, u uuid.UUID, c storedCel
 		return err
 	}
 	if t, ok := v.Schema.Table(c.table); ok && c.subject != nil && t.SubjectColumn() != nil && t.SubjectColumn().Name == c.column {
-		if err := RefileSubjectKey(ctx, tx, v, *c.subject, schema.TextOf(plain)); err != nil {
+		if err := shredding.RefileSubjectKey(ctx, tx, v, *c.subject, schema.TextOf(plain)); err != nil {
 			return err
 		}
 	}
@@ -244,38 +246,38 @@ func deterministicGroup(s *schema.Vault, table, column string) (string, bool) {
 }
 
 // RewrapProgress reads the progress of a vault's rewrap; nil when none began.
-func (s *Store) RewrapProgress(ctx context.Context, id string) (*RewrapProgress, error) {
-	u, err := parseID(id)
+func (m *Manager) RewrapProgress(ctx context.Context, id string) (*RewrapProgress, error) {
+	u, err := vaults.ParseID(id)
 	if err != nil {
 		return nil, err
 	}
-	p := RewrapProgress{VaultID: FormatID(u)}
+	p := RewrapProgress{VaultID: vaults.FormatID(u)}
 	var target int64
-	err = s.pool.QueryRow(ctx, `SELECT target_key_id, rewrapped, remaining, started_at, finished_at FROM vault_rewraps WHERE vault_id = $1`, u).
+	err = m.Pool.QueryRow(ctx, `SELECT target_key_id, rewrapped, remaining, started_at, finished_at FROM vault_rewraps WHERE vault_id = $1`, u).
 		Scan(&target, &p.Rewrapped, &p.Remaining, &p.StartedAt, &p.FinishedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, unavailable(err)
+		return nil, vaults.Unavailable(err)
 	}
 	p.TargetKeyID = uint32(target)
 	return &p, nil
 }
 
 // UnfinishedRewraps lists the vaults whose rewrap has not finished.
-func (s *Store) UnfinishedRewraps(ctx context.Context) ([]string, error) {
-	rows, err := s.pool.Query(ctx, `SELECT vault_id FROM vault_rewraps WHERE finished_at IS NULL ORDER BY updated_at`)
+func (m *Manager) UnfinishedRewraps(ctx context.Context) ([]string, error) {
+	rows, err := m.Pool.Query(ctx, `SELECT vault_id FROM vault_rewraps WHERE finished_at IS NULL ORDER BY updated_at`)
 	if err != nil {
-		return nil, unavailable(err)
+		return nil, vaults.Unavailable(err)
 	}
 	ids, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
 	if err != nil {
-		return nil, unavailable(err)
+		return nil, vaults.Unavailable(err)
 	}
 	out := make([]string, len(ids))
 	for i, u := range ids {
-		out[i] = FormatID(u)
+		out[i] = vaults.FormatID(u)
 	}
 	return out, nil
 }

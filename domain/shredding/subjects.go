@@ -1,11 +1,10 @@
-package vaults
+package shredding
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
@@ -16,6 +15,8 @@ import (
 
 	"github.com/skyflow-oss/skyflow/domain/crypto"
 	"github.com/skyflow-oss/skyflow/domain/crypto/kek"
+	"github.com/skyflow-oss/skyflow/domain/keys"
+	"github.com/skyflow-oss/skyflow/domain/vaults"
 	"github.com/skyflow-oss/skyflow/runtime/apierr"
 	skymetrics "github.com/skyflow-oss/skyflow/runtime/metrics"
 	"github.com/skyflow-oss/skyflow/runtime/request"
@@ -23,11 +24,12 @@ import (
 
 // Data subjects (migration 0012). Each subject of a vault has its own key;
 // subject keys are wrapped by the vault's current epoch key, and each epoch
-// key by a key outside the database (kek.SubjectEpochKeyID). Forgetting a
-// subject deletes its records and key row in one transaction; then
-// ShredSubjects starts a new epoch, rewraps the other subjects' keys under
-// it and destroys the old epoch's outside key, so that the forgotten key,
-// still present in every backup, can no longer be unwrapped by anyone.
+// key by a key outside the database (kek.SubjectEpochKeyID), both kept by
+// the keyring of domain/keys. Forgetting a subject deletes its records and
+// key row in one transaction (domain/records); then ShredSubjects starts a
+// new epoch, rewraps the other subjects' keys under it and destroys the old
+// epoch's outside key, so that the forgotten key, still present in every
+// backup, can no longer be unwrapped by anyone.
 //
 // Why epochs rather than one outside key per subject: a Transit key (or a
 // file) per person does not scale to millions of subjects, while one epoch
@@ -43,13 +45,6 @@ const SubjectShreddedType = "com.skyflow.vault.subject.shredded"
 // table can have this name, since table names are identifiers.
 const subjectIndexTable = "#subject"
 
-// querier is a transaction or the pool.
-type querier interface {
-	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-}
-
 // Advisory locks on a vault's subject epoch: a writer making a subject key
 // holds the shared lock from reading the epoch until its commit, and an
 // epoch change takes the exclusive one, so no key is ever written under an
@@ -63,110 +58,13 @@ func subjectKeyAD(vaultID string, id uuid.UUID) []byte {
 	return []byte("skyflow/subject-key/v1/" + vaultID + "/" + id.String())
 }
 
-func epochKeyAD(vaultID string, epoch int) []byte {
-	return fmt.Appendf(nil, "skyflow/subject-epoch/v1/%s/%d", vaultID, epoch)
-}
-
-// epochKeyTTL bounds how long a process keeps an epoch key unwrapped: an
-// ended epoch's key should not outlive its destruction by long in memory.
-const epochKeyTTL = 10 * time.Minute
-
-type cachedEpochKey struct {
-	key kek.KEK
-	at  time.Time
-}
-
-// epochKeys caches unwrapped epoch keys by "vault/epoch".
-type epochKeys struct {
-	mu   sync.Mutex
-	keys map[string]cachedEpochKey
-}
-
-func (c *epochKeys) get(name string) kek.KEK {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e, ok := c.keys[name]
-	if !ok || time.Since(e.at) > epochKeyTTL {
-		delete(c.keys, name)
-		return nil
-	}
-	return e.key
-}
-
-func (c *epochKeys) put(name string, k kek.KEK) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.keys == nil {
-		c.keys = map[string]cachedEpochKey{}
-	}
-	c.keys[name] = cachedEpochKey{k, time.Now()}
-}
-
-func (c *epochKeys) drop(name string) {
-	c.mu.Lock()
-	delete(c.keys, name)
-	c.mu.Unlock()
-}
-
-// errNoSubjectStore: subject keys are only worth making when they can be
-// shredded.
-func errNoSubjectStore() error {
-	return apierr.Unavailable("this deployment has no vault key store (SKYFLOW_VAULT_KEYS_DIR or Vault Transit), which data_subject tables need to forget a subject")
-}
-
-// epochKey returns vault u's key of epoch n, making it when create is set
-// (in q, so it is made with the writer that needs it).
-func (s *Store) epochKey(ctx context.Context, q querier, vaultID string, u uuid.UUID, n int, create bool) (kek.KEK, error) {
-	if s.vaultKeys == nil {
-		return nil, errNoSubjectStore()
-	}
-	name := kek.SubjectEpochKeyID(vaultID, n)
-	if k := s.epochs.get(name); k != nil {
-		return k, nil
-	}
-	outside, err := s.vaultKeys.For(ctx, name, create)
-	if err != nil {
-		return nil, fmt.Errorf("vaults: the outside key of subject epoch %d: %w", n, err)
-	}
-	var wrapped []byte
-	err = q.QueryRow(ctx, `SELECT wrapped FROM vault_subject_epochs WHERE vault_id = $1 AND epoch = $2`, u, n).Scan(&wrapped)
-	if errors.Is(err, pgx.ErrNoRows) && create {
-		// Made here; a writer racing to make it too loses the insert and
-		// reads the winner's.
-		fresh, werr := outside.Encrypt(crypto.NewSubjectKeyMaterial(), epochKeyAD(vaultID, n))
-		if werr != nil {
-			return nil, fmt.Errorf("vaults: wrap subject epoch %d: %w", n, werr)
-		}
-		if _, err := q.Exec(ctx, `INSERT INTO vault_subject_epochs (vault_id, epoch, wrapped) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, u, n, fresh); err != nil {
-			return nil, err
-		}
-		err = q.QueryRow(ctx, `SELECT wrapped FROM vault_subject_epochs WHERE vault_id = $1 AND epoch = $2`, u, n).Scan(&wrapped)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if wrapped == nil {
-		return nil, fmt.Errorf("vaults: subject epoch %d of vault %s is destroyed: %w", n, vaultID, kek.ErrVaultKeyDestroyed)
-	}
-	material, err := outside.Decrypt(wrapped, epochKeyAD(vaultID, n))
-	if err != nil {
-		return nil, fmt.Errorf("vaults: unwrap subject epoch %d: %w", n, err)
-	}
-	k, err := kek.NewLocal(material)
-	if err != nil {
-		return nil, err
-	}
-	s.epochs.put(name, k)
-	return k, nil
-}
-
 // SubjectKeyFor returns the key of the data subject whose identifier is
 // subject in vault v, making one under the vault's current epoch if the
 // subject has none. It runs in the writer's tx: a record that names the
 // key can only commit while the key row exists (a forget of the subject
 // takes the row first, and the writer then fails on its reference).
-func (s *Store) SubjectKeyFor(ctx context.Context, tx pgx.Tx, v *Vault, subject string) (uuid.UUID, *crypto.SubjectKey, error) {
-	u, _ := parseID(v.ID)
+func SubjectKeyFor(ctx context.Context, tx pgx.Tx, s *vaults.Store, v *vaults.Vault, subject string) (uuid.UUID, *crypto.SubjectKey, error) {
+	u, _ := vaults.ParseID(v.ID)
 	digests, err := v.Keys.BlindIndexes(subjectIndexTable, "", []byte(subject))
 	if err != nil {
 		return uuid.Nil, nil, apierr.Internal("a data subject could not be indexed")
@@ -180,7 +78,7 @@ func (s *Store) SubjectKeyFor(ctx context.Context, tx pgx.Tx, v *Vault, subject 
 		if err != nil {
 			return uuid.Nil, nil, err
 		}
-		sk, err := s.openSubjectKey(ctx, tx, v.ID, u, id, wrapped, epoch)
+		sk, err := openSubjectKey(ctx, tx, s.Keyring(), v.ID, u, id, wrapped, epoch)
 		return id, sk, err
 	}
 	id, sk, err := find()
@@ -194,7 +92,7 @@ func (s *Store) SubjectKeyFor(ctx context.Context, tx pgx.Tx, v *Vault, subject 
 	if err := tx.QueryRow(ctx, `SELECT subject_epoch FROM vaults WHERE id = $1`, u).Scan(&epoch); err != nil {
 		return uuid.Nil, nil, err
 	}
-	ek, err := s.epochKey(ctx, tx, v.ID, u, epoch, true)
+	ek, err := s.Keyring().EpochKey(ctx, tx, v.ID, u, epoch, true)
 	if err != nil {
 		return uuid.Nil, nil, subjectKeyError(err)
 	}
@@ -234,8 +132,8 @@ func subjectKeyError(err error) error {
 }
 
 // openSubjectKey unwraps one stored subject key.
-func (s *Store) openSubjectKey(ctx context.Context, q querier, vaultID string, u, id uuid.UUID, wrapped []byte, epoch int) (*crypto.SubjectKey, error) {
-	ek, err := s.epochKey(ctx, q, vaultID, u, epoch, false)
+func openSubjectKey(ctx context.Context, q keys.Querier, r *keys.Keyring, vaultID string, u, id uuid.UUID, wrapped []byte, epoch int) (*crypto.SubjectKey, error) {
+	ek, err := r.EpochKey(ctx, q, vaultID, u, epoch, false)
 	if err != nil {
 		return nil, err
 	}
@@ -249,12 +147,12 @@ func (s *Store) openSubjectKey(ctx context.Context, q querier, vaultID string, u
 // SubjectKeys opens the subject keys ids of vault v, for reading records
 // that belong to those subjects. A key that is gone (forgotten meanwhile)
 // is left out.
-func (s *Store) SubjectKeys(ctx context.Context, q querier, v *Vault, ids []uuid.UUID) (map[uuid.UUID]*crypto.SubjectKey, error) {
+func SubjectKeys(ctx context.Context, q keys.Querier, s *vaults.Store, v *vaults.Vault, ids []uuid.UUID) (map[uuid.UUID]*crypto.SubjectKey, error) {
 	out := map[uuid.UUID]*crypto.SubjectKey{}
 	if len(ids) == 0 {
 		return out, nil
 	}
-	u, _ := parseID(v.ID)
+	u, _ := vaults.ParseID(v.ID)
 	rows, err := q.Query(ctx, `SELECT id, wrapped, epoch FROM vault_subject_keys WHERE vault_id = $1 AND id = ANY($2)`, u, ids)
 	if err != nil {
 		return nil, err
@@ -273,7 +171,7 @@ func (s *Store) SubjectKeys(ctx context.Context, q querier, v *Vault, ids []uuid
 		return nil, err
 	}
 	for _, k := range keys {
-		sk, err := s.openSubjectKey(ctx, q, v.ID, u, k.id, k.wrapped, k.epoch)
+		sk, err := openSubjectKey(ctx, q, s.Keyring(), v.ID, u, k.id, k.wrapped, k.epoch)
 		if err != nil {
 			return nil, subjectKeyError(err)
 		}
@@ -284,7 +182,7 @@ func (s *Store) SubjectKeys(ctx context.Context, q querier, v *Vault, ids []uuid
 
 // SubjectDigests are the keyed digests a subject's key row may be filed
 // under: the primary index key's first.
-func SubjectDigests(v *Vault, subject string) ([][]byte, error) {
+func SubjectDigests(v *vaults.Vault, subject string) ([][]byte, error) {
 	return v.Keys.BlindIndexes(subjectIndexTable, "", []byte(subject))
 }
 
@@ -292,12 +190,12 @@ func SubjectDigests(v *Vault, subject string) ([][]byte, error) {
 // digest of subject, after an index-key rotation: unless another key of
 // the subject is filed there already (two writers on either side of the
 // rotation made one each; a forget finds both through the records).
-func RefileSubjectKey(ctx context.Context, tx pgx.Tx, v *Vault, id uuid.UUID, subject string) error {
+func RefileSubjectKey(ctx context.Context, tx pgx.Tx, v *vaults.Vault, id uuid.UUID, subject string) error {
 	digest, err := v.Keys.BlindIndex(subjectIndexTable, "", []byte(subject))
 	if err != nil {
 		return err
 	}
-	u, _ := parseID(v.ID)
+	u, _ := vaults.ParseID(v.ID)
 	_, err = tx.Exec(ctx, `
 		UPDATE vault_subject_keys k SET subject_index = $3
 		WHERE k.id = $2 AND k.vault_id = $1 AND k.subject_index <> $3
@@ -325,21 +223,20 @@ const subjectRewrapBatch = 500
 // SubjectShreddedType event each). It returns how many forgets it
 // finished; when the deadline passes first it returns what it did, and a
 // later call (keys-rewrap) resumes: every step is idempotent.
-func (m *Manager) ShredSubjects(ctx context.Context, id string, deadline time.Time) (int, error) {
-	s := m.Vaults
-	u, err := parseID(id)
+func (sh *Shredder) ShredSubjects(ctx context.Context, id string, deadline time.Time) (int, error) {
+	u, err := vaults.ParseID(id)
 	if err != nil {
 		return 0, err
 	}
-	id = FormatID(u)
+	id = vaults.FormatID(u)
 	var pending *int
-	if err := s.pool.QueryRow(ctx, `SELECT max(epoch) FROM vault_subject_forgets WHERE vault_id = $1 AND shredded_at IS NULL`, u).Scan(&pending); err != nil {
-		return 0, unavailable(err)
+	if err := sh.Pool.QueryRow(ctx, `SELECT max(epoch) FROM vault_subject_forgets WHERE vault_id = $1 AND shredded_at IS NULL`, u).Scan(&pending); err != nil {
+		return 0, vaults.Unavailable(err)
 	}
 	if pending == nil {
 		return 0, nil
 	}
-	target, err := m.nextEpoch(ctx, id, u, *pending)
+	target, err := sh.nextEpoch(ctx, id, u, *pending)
 	if err != nil {
 		return 0, err
 	}
@@ -347,7 +244,7 @@ func (m *Manager) ShredSubjects(ctx context.Context, id string, deadline time.Ti
 		if time.Now().After(deadline) {
 			return 0, nil
 		}
-		n, err := m.rewrapSubjectKeys(ctx, id, u, target)
+		n, err := sh.rewrapSubjectKeys(ctx, id, u, target)
 		if err != nil {
 			return 0, err
 		}
@@ -355,26 +252,26 @@ func (m *Manager) ShredSubjects(ctx context.Context, id string, deadline time.Ti
 			break
 		}
 	}
-	rows, err := s.pool.Query(ctx, `SELECT epoch FROM vault_subject_epochs WHERE vault_id = $1 AND epoch < $2 AND destroyed_at IS NULL`, u, target)
+	rows, err := sh.Pool.Query(ctx, `SELECT epoch FROM vault_subject_epochs WHERE vault_id = $1 AND epoch < $2 AND destroyed_at IS NULL`, u, target)
 	if err != nil {
-		return 0, unavailable(err)
+		return 0, vaults.Unavailable(err)
 	}
 	ended, err := pgx.CollectRows(rows, pgx.RowTo[int])
 	if err != nil {
-		return 0, unavailable(err)
+		return 0, vaults.Unavailable(err)
 	}
+	r := sh.Vaults.Keyring()
 	for _, e := range ended {
-		name := kek.SubjectEpochKeyID(id, e)
-		s.epochs.drop(name)
-		if err := s.vaultKeys.Destroy(ctx, name); err != nil {
+		r.DropEpochKey(id, e)
+		if err := r.VaultKeys().Destroy(ctx, kek.SubjectEpochKeyID(id, e)); err != nil {
 			return 0, fmt.Errorf("vaults: destroy subject epoch %d of vault %s: %w", e, id, err)
 		}
-		if _, err := s.pool.Exec(ctx, `UPDATE vault_subject_epochs SET wrapped = NULL, destroyed_at = now() WHERE vault_id = $1 AND epoch = $2`, u, e); err != nil {
-			return 0, unavailable(err)
+		if _, err := sh.Pool.Exec(ctx, `UPDATE vault_subject_epochs SET wrapped = NULL, destroyed_at = now() WHERE vault_id = $1 AND epoch = $2`, u, e); err != nil {
+			return 0, vaults.Unavailable(err)
 		}
 	}
 	var done int
-	err = m.Publisher.Transact(ctx, func(tx pgx.Tx) ([]event.Event, error) {
+	err = sh.Publisher.Transact(ctx, func(tx pgx.Tx) ([]event.Event, error) {
 		rows, err := tx.Query(ctx, `
 			UPDATE vault_subject_forgets SET shredded_at = now()
 			WHERE vault_id = $1 AND shredded_at IS NULL AND epoch < $2
@@ -387,7 +284,7 @@ func (m *Manager) ShredSubjects(ctx context.Context, id string, deadline time.Ti
 		var forget uuid.UUID
 		_, err = pgx.ForEachRow(rows, []any{&forget, &d.Records, &d.RequestedBy, &d.RequestedAt, &d.Epoch}, func() error {
 			d.VaultID, d.ForgetID = id, forget.String()
-			e := m.event(SubjectShreddedType, request.Principal{ID: d.RequestedBy}, id, 1)
+			e := vaults.NewEvent(sh.Source, SubjectShreddedType, request.Principal{ID: d.RequestedBy}, id, 1)
 			e.SetSubject(d.ForgetID)
 			if err := e.SetData(event.ApplicationJSON, d); err != nil {
 				return err
@@ -401,15 +298,15 @@ func (m *Manager) ShredSubjects(ctx context.Context, id string, deadline time.Ti
 	if err == nil {
 		subjectsShredded.Add(float64(done))
 	}
-	return done, unavailable(err)
+	return done, vaults.Unavailable(err)
 }
 
 // nextEpoch moves vault u to a new subject epoch unless one began after
 // the newest epoch a pending forget needs ended (a shred that stopped
 // halfway), and returns the epoch every subject key must be under.
-func (m *Manager) nextEpoch(ctx context.Context, id string, u uuid.UUID, pending int) (int, error) {
+func (sh *Shredder) nextEpoch(ctx context.Context, id string, u uuid.UUID, pending int) (int, error) {
 	var target int
-	err := pgx.BeginFunc(ctx, m.Vaults.pool, func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(ctx, sh.Pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, epochExclusiveLock, u); err != nil {
 			return err
 		}
@@ -422,21 +319,21 @@ func (m *Manager) nextEpoch(ctx context.Context, id string, u uuid.UUID, pending
 				return err
 			}
 		}
-		_, err := m.Vaults.epochKey(ctx, tx, id, u, target, true)
+		_, err := sh.Vaults.Keyring().EpochKey(ctx, tx, id, u, target, true)
 		return err
 	})
 	if err != nil {
-		return 0, subjectKeyError(unavailable(err))
+		return 0, subjectKeyError(vaults.Unavailable(err))
 	}
 	return target, nil
 }
 
 // rewrapSubjectKeys moves up to a batch of vault u's subject keys from
 // older epochs to epoch target, returning how many it moved.
-func (m *Manager) rewrapSubjectKeys(ctx context.Context, id string, u uuid.UUID, target int) (int, error) {
-	s := m.Vaults
+func (sh *Shredder) rewrapSubjectKeys(ctx context.Context, id string, u uuid.UUID, target int) (int, error) {
+	r := sh.Vaults.Keyring()
 	var moved int
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(ctx, sh.Pool, func(tx pgx.Tx) error {
 		// NO KEY UPDATE: records being inserted under these keys hold
 		// KEY SHARE locks on them, which this does not wait for.
 		rows, err := tx.Query(ctx, `SELECT id, wrapped, epoch FROM vault_subject_keys WHERE vault_id = $1 AND epoch < $2
@@ -456,12 +353,12 @@ func (m *Manager) rewrapSubjectKeys(ctx context.Context, id string, u uuid.UUID,
 		}); err != nil {
 			return err
 		}
-		to, err := s.epochKey(ctx, tx, id, u, target, false)
+		to, err := r.EpochKey(ctx, tx, id, u, target, false)
 		if err != nil {
 			return err
 		}
 		for i, kid := range ids {
-			from, err := s.epochKey(ctx, tx, id, u, epochs[i], false)
+			from, err := r.EpochKey(ctx, tx, id, u, epochs[i], false)
 			if err != nil {
 				return err
 			}
@@ -482,7 +379,7 @@ func (m *Manager) rewrapSubjectKeys(ctx context.Context, id string, u uuid.UUID,
 		return err
 	})
 	if err != nil {
-		return 0, subjectKeyError(unavailable(err))
+		return 0, subjectKeyError(vaults.Unavailable(err))
 	}
 	subjectKeysRewrapped.Add(float64(moved))
 	return moved, nil
@@ -491,18 +388,18 @@ func (m *Manager) rewrapSubjectKeys(ctx context.Context, id string, u uuid.UUID,
 // FinishSubjectShreds resumes the shredding of every vault with a forget
 // not yet shredded, until deadline; it returns how many forgets it
 // finished.
-func (m *Manager) FinishSubjectShreds(ctx context.Context, deadline time.Time) (int, error) {
-	rows, err := m.Vaults.pool.Query(ctx, `SELECT DISTINCT vault_id FROM vault_subject_forgets WHERE shredded_at IS NULL`)
+func (sh *Shredder) FinishSubjectShreds(ctx context.Context, deadline time.Time) (int, error) {
+	rows, err := sh.Pool.Query(ctx, `SELECT DISTINCT vault_id FROM vault_subject_forgets WHERE shredded_at IS NULL`)
 	if err != nil {
-		return 0, unavailable(err)
+		return 0, vaults.Unavailable(err)
 	}
 	ids, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
 	if err != nil {
-		return 0, unavailable(err)
+		return 0, vaults.Unavailable(err)
 	}
 	total := 0
 	for _, u := range ids {
-		n, err := m.ShredSubjects(ctx, FormatID(u), deadline)
+		n, err := sh.ShredSubjects(ctx, vaults.FormatID(u), deadline)
 		total += n
 		if err != nil {
 			return total, err

@@ -1,13 +1,23 @@
-package vaults_test
+package rotation_test
 
 import (
+	"context"
+	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/skyflow-oss/skyflow/domain/crypto/kek"
+	"github.com/skyflow-oss/skyflow/domain/keys/rotation"
 	"github.com/skyflow-oss/skyflow/domain/records"
 	"github.com/skyflow-oss/skyflow/domain/vaults"
+	"github.com/skyflow-oss/skyflow/runtime/apierr"
+	"github.com/skyflow-oss/skyflow/runtime/outbox"
 	"github.com/skyflow-oss/skyflow/runtime/request"
+	"github.com/skyflow-oss/skyflow/testkit/testenv"
 )
 
 const schemaApp = `{"name": "people", "tables": [{"name": "people", "columns": [
@@ -15,7 +25,52 @@ const schemaApp = `{"name": "people", "tables": [{"name": "people", "columns": [
 	{"name": "age", "data_type": "integer"}]}],
   "policy": {"roles": {"app": {"tables": {"people": {"insert": true, "read": {"*": "PLAIN_TEXT"}}}}}}}`
 
-var app = request.Principal{ID: "sa:app", Roles: []string{"app"}}
+var (
+	admin = request.Principal{ID: "user:admin", Roles: []string{"admin"}}
+	app   = request.Principal{ID: "sa:app", Roles: []string{"app"}}
+)
+
+func localKEK(t *testing.T) kek.KEK {
+	key := make([]byte, 32)
+	rand.Read(key)
+	k, err := kek.NewLocal(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// backend is a vaults Backend on a fresh database with k as its KEK;
+// events go to a sink that accepts everything.
+func backend(t *testing.T, k kek.KEK) *vaults.Backend {
+	t.Helper()
+	pool := testenv.Pool(t)
+	sink := testenv.NewSink(t)
+	pub, err := outbox.NewPublisher(pool, sink.URL, outbox.WithRegisterer(prometheus.NewRegistry()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pub.Close(context.Background()) })
+	sink.WatchOutbox(pool)
+	return &vaults.Backend{Pool: pool, Vaults: vaults.NewStore(pool, k), Publisher: pub}
+}
+
+func ctx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	return c
+}
+
+func status(err error) int {
+	var ae *apierr.Error
+	if errors.As(err, &ae) {
+		return ae.HTTPCode
+	}
+	if err == nil {
+		return 0
+	}
+	return -1
+}
 
 // A KEK rotation rewraps every stored keyset and nothing else: the
 // records' bytes are the same, the vault opens with the new KEK alone,
@@ -49,11 +104,11 @@ func TestKEKRotationRewrapsKeysetsWithoutTouchingRecords(t *testing.T) {
 	if _, err := vaults.NewStore(b.Pool, ring).Load(ctx(t), v.ID, admin); err != nil {
 		t.Fatalf("the ring does not open the old keyset: %v", err)
 	}
-	n, err := vaults.RewrapKeysets(ctx(t), b.Pool, ring, nil, false)
+	n, err := rotation.RewrapKeysets(ctx(t), b.Pool, ring, nil, false)
 	if err != nil || n != 1 {
 		t.Fatalf("rewrapped %d, %v", n, err)
 	}
-	if again, err := vaults.RewrapKeysets(ctx(t), b.Pool, ring, nil, false); err != nil || again != 0 {
+	if again, err := rotation.RewrapKeysets(ctx(t), b.Pool, ring, nil, false); err != nil || again != 0 {
 		t.Fatalf("a second pass rewrapped %d, %v", again, err)
 	}
 	if after := cells(); after != before {
