@@ -48,22 +48,22 @@ func runDeps(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer stopQuietly("PostgreSQL", pg.Stop, lastUser)
+	defer stopQuietly(ctx, "PostgreSQL", pg.Stop, lastUser)
 	// The platforms the tests start run their functions through it
 	// (deps.PooledFromEnv), as `make run` does.
 	pb, err := deps.StartPgBouncer(ctx, filepath.Join(*dir, "pgbouncer"), pg.Port, os.Stderr)
 	if err != nil {
 		return err
 	}
-	defer stopQuietly("PgBouncer", pb.Stop, lastUser)
+	defer stopQuietly(ctx, "PgBouncer", pb.Stop, lastUser)
 	rd, err := deps.StartRedis(ctx, filepath.Join(*dir, "redis"), os.Stderr)
 	if err != nil {
 		return err
 	}
-	defer stopQuietly("Redis", rd.Stop, lastUser)
+	defer stopQuietly(ctx, "Redis", rd.Stop, lastUser)
 	fmt.Fprintf(os.Stderr, "skyflow: PostgreSQL on 127.0.0.1:%d (PgBouncer on 127.0.0.1:%d), Redis on 127.0.0.1:%d\n", pg.Port, pb.Port, rd.Port)
 
-	cmd := exec.Command(cmdline[0], cmdline[1:]...)
+	cmd := exec.Command(cmdline[0], cmdline[1:]...) //nolint:gosec // G204: running the caller's command is what deps run is for
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	cmd.Env = append(os.Environ(),
 		deps.TestDatabaseEnv+"="+pg.AdminURL,
@@ -79,11 +79,11 @@ func runDeps(ctx context.Context, args []string) error {
 	case err = <-waited:
 	case <-ctx.Done():
 		// The terminal's Ctrl-C reached the child too; give it time to end.
-		cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Process.Signal(syscall.SIGTERM) // fails only once it has exited, which waited reports
 		select {
 		case err = <-waited:
 		case <-time.After(30 * time.Second):
-			cmd.Process.Kill()
+			_ = cmd.Process.Kill() // likewise
 			err = <-waited
 		}
 	}
@@ -100,10 +100,10 @@ func runDeps(ctx context.Context, args []string) error {
 // reports whether no other run still uses them: only then are they
 // stopped; otherwise they are left for the next run to reuse.
 func shareServers(dir string) (lastUser func() bool, err error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o755); err != nil { //nolint:gosec // G301: the PostgreSQL user must pass through it to its data directory
 		return nil, err
 	}
-	f, err := os.OpenFile(filepath.Join(dir, "deps.lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	f, err := os.OpenFile(filepath.Join(dir, "deps.lock"), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, err
 	}
@@ -120,12 +120,14 @@ func shareServers(dir string) (lastUser func() bool, err error) {
 	}, nil
 }
 
-func stopQuietly(what string, stop func(context.Context) error, lastUser func() bool) {
+// stopQuietly stops a server when this run is its last user, within 30s
+// even once ctx is done (Ctrl-C), and reports a failure on stderr.
+func stopQuietly(ctx context.Context, what string, stop func(context.Context) error, lastUser func() bool) {
 	if !lastUser() {
 		fmt.Fprintf(os.Stderr, "skyflow: leaving %s running for the other runs using it\n", what)
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	if err := stop(ctx); err != nil {
 		fmt.Fprintf(os.Stderr, "skyflow: stopping %s: %v\n", what, err)

@@ -82,7 +82,7 @@ func runDev(ctx context.Context, args []string) error {
 		failure = fmt.Errorf("%s; the platform cannot run without it", why)
 	}
 	fmt.Fprintln(os.Stderr, "\nskyflow: stopping…")
-	stopCtx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 60*time.Second) // ctx may be done already
 	defer cancel()
 	if err := p.Close(stopCtx); err != nil {
 		slog.Error("stopping", "error", err)

@@ -42,10 +42,13 @@ commands:
 Run 'skyflow <command> -h' for a command's flags.
 `
 
-func main() {
+func main() { os.Exit(runCommand()) }
+
+// runCommand runs the command os.Args names and returns the exit status.
+func runCommand() int {
 	if len(os.Args) < 2 {
 		fmt.Fprint(os.Stderr, usage)
-		os.Exit(2)
+		return 2
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -75,16 +78,17 @@ func main() {
 		fmt.Print(usage)
 	default:
 		fmt.Fprintf(os.Stderr, "skyflow: unknown command %q\n\n%s", cmd, usage)
-		os.Exit(2)
+		return 2
 	}
 	var exit exitError
 	if errors.As(err, &exit) {
-		os.Exit(int(exit))
+		return int(exit)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "skyflow:", err)
-		os.Exit(1)
+		return 1
 	}
+	return 0
 }
 
 // exitError carries a child command's exit status through to ours.
