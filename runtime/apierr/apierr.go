@@ -35,25 +35,40 @@ func New(httpCode int, format string, args ...any) *Error {
 
 // The constructors name the gRPC status, as the Skyflow API does.
 
+// InvalidArgument is a 400: the request is malformed or a value is wrong.
 func InvalidArgument(format string, args ...any) *Error {
 	return New(http.StatusBadRequest, format, args...)
 }
+
+// Unauthenticated is a 401: no credential, or one that is not valid.
 func Unauthenticated(format string, args ...any) *Error {
 	return New(http.StatusUnauthorized, format, args...)
 }
+
+// PermissionDenied is a 403: the caller is known but may not do this.
 func PermissionDenied(format string, args ...any) *Error {
 	return New(http.StatusForbidden, format, args...)
 }
+
+// NotFound is a 404: the named resource does not exist.
 func NotFound(format string, args ...any) *Error { return New(http.StatusNotFound, format, args...) }
+
+// AlreadyExists is a 409: the resource to create is already there.
 func AlreadyExists(format string, args ...any) *Error {
 	return New(http.StatusConflict, format, args...)
 }
+
+// ResourceExhausted is a 429: a rate limit or quota is used up.
 func ResourceExhausted(format string, args ...any) *Error {
 	return New(http.StatusTooManyRequests, format, args...)
 }
+
+// Internal is a 500: a fault of the server, not of the request.
 func Internal(format string, args ...any) *Error {
 	return New(http.StatusInternalServerError, format, args...)
 }
+
+// Unavailable is a 503: a dependency is down; the request may be retried.
 func Unavailable(format string, args ...any) *Error {
 	return New(http.StatusServiceUnavailable, format, args...)
 }

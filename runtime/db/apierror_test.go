@@ -22,7 +22,7 @@ func TestAPIError(t *testing.T) {
 		t.Fatal("nil did not stay nil")
 	}
 	kept := apierr.InvalidArgument("bad")
-	if got := APIError(fmt.Errorf("wrapped: %w", kept), "svc", "down"); got != kept {
+	if got := APIError(fmt.Errorf("wrapped: %w", kept), "svc", "down"); got != kept { //nolint:errorlint // the very same value must come back, not one that wraps it
 		t.Fatalf("an API error was not kept: %v", got)
 	}
 	// A database error that quotes a value: the caller gets the service's

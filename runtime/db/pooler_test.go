@@ -132,7 +132,7 @@ func TestNoCancelRequestsSendsNone(t *testing.T) {
 	if n, err := c.Write(cancel); err != nil || n != len(cancel) {
 		t.Fatalf("write of the cancel request: %d, %v", n, err)
 	}
-	if n, err := c.Read(make([]byte, 8)); n != 0 || err != io.EOF {
+	if n, err := c.Read(make([]byte, 8)); n != 0 || !errors.Is(err, io.EOF) {
 		t.Fatalf("read after the cancel request: %d, %v; want EOF", n, err)
 	}
 	c.Close()

@@ -135,12 +135,17 @@ func main(f any) {
 		log.Error("cannot start", "error", err)
 		os.Exit(1)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
-	if err := Run(ctx, f, settings, log); err != nil {
+	if err := runUntilSignal(f, settings, log); err != nil {
 		log.Error("stopped with an error", "error", err)
 		os.Exit(1)
 	}
+}
+
+// runUntilSignal is Run until SIGTERM or SIGINT.
+func runUntilSignal(f any, s Settings, log *slog.Logger) error {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	return Run(ctx, f, s, log)
 }
 
 // Run serves f, a Handler or an HTTPHandler, until ctx is done, then shuts

@@ -56,9 +56,9 @@ type BoundedLabel struct {
 	seen map[string]struct{}
 }
 
-// NewBoundedLabel allows up to max distinct values.
-func NewBoundedLabel(max int) *BoundedLabel {
-	return &BoundedLabel{max: max, seen: map[string]struct{}{}}
+// NewBoundedLabel allows up to limit distinct values.
+func NewBoundedLabel(limit int) *BoundedLabel {
+	return &BoundedLabel{max: limit, seen: map[string]struct{}{}}
 }
 
 // Value returns v, or "other" once max other values have been seen.

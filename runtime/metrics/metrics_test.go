@@ -43,8 +43,8 @@ func TestBoundedLabelZero(t *testing.T) {
 }
 
 func TestBoundedLabelConcurrent(t *testing.T) {
-	const max, workers, values = 10, 16, 100
-	b := metrics.NewBoundedLabel(max)
+	const limit, workers, values = 10, 16, 100
+	b := metrics.NewBoundedLabel(limit)
 	var (
 		mu       sync.Mutex
 		accepted = map[string]bool{}
@@ -68,8 +68,8 @@ func TestBoundedLabelConcurrent(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if len(accepted) != max {
-		t.Errorf("%d distinct values accepted, want %d: %v", len(accepted), max, accepted)
+	if len(accepted) != limit {
+		t.Errorf("%d distinct values accepted, want %d: %v", len(accepted), limit, accepted)
 	}
 	// The accepted ones are still accepted; the rest are other.
 	for i := 0; i < values; i++ {

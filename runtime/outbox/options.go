@@ -91,8 +91,8 @@ func WithBatchSize(n int) Option { return func(o *options) { o.batchSize = n } }
 // WithBackoff sets how long a row waits after its first failed resend by
 // the sweep, and the most that wait grows to, doubling per failure (default
 // 10s up to 10m). A failed first send is retried by the next sweep.
-func WithBackoff(base, max time.Duration) Option {
-	return func(o *options) { o.backoffBase, o.backoffMax = base, max }
+func WithBackoff(base, ceiling time.Duration) Option {
+	return func(o *options) { o.backoffBase, o.backoffMax = base, ceiling }
 }
 
 // WithLease sets how long rows taken by Sweep or Publish stay reserved for

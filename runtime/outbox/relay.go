@@ -11,10 +11,10 @@ import (
 )
 
 // Relay back-off after a round in which the sink refused or failed: the
-// next round waits this long, doubling per failed round up to the most.
+// next round waits this long, doubling per failed round up to the ceiling.
 const (
-	relayRetryMin = 250 * time.Millisecond
-	relayRetryMax = 10 * time.Second
+	relayRetryFloor   = 250 * time.Millisecond
+	relayRetryCeiling = 10 * time.Second
 )
 
 // relay sends committed events to the sink as soon as they commit. Each
@@ -75,7 +75,7 @@ func (r *relay) run(p *Publisher) {
 			if errors.Is(err, puddle.ErrClosedPool) {
 				return // the process is stopping without Close
 			}
-			wait = min(max(2*wait, relayRetryMin), relayRetryMax)
+			wait = min(max(2*wait, relayRetryFloor), relayRetryCeiling)
 			if !errors.Is(err, context.Canceled) {
 				p.opts.logger.LogAttrs(r.ctx, slog.LevelWarn, "outbox: relay round failed, retrying",
 					slog.Duration("in", wait), slog.String("error", err.Error()))

@@ -27,7 +27,7 @@ import (
 
 // The pod's service-account token and cluster CA, where Kubernetes mounts them.
 const (
-	DefaultTokenFile = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+	DefaultTokenFile = "/var/run/secrets/kubernetes.io/serviceaccount/token" //nolint:gosec // G101: a path where the token is mounted, not a credential
 	DefaultCAFile    = "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"
 )
 

@@ -10,6 +10,7 @@ import (
 // A State says where a migration stands in a database.
 type State string
 
+// The states a migration can be in.
 const (
 	Applied State = "applied" // recorded and its file unchanged
 	Pending State = "pending" // in the files, not yet applied
