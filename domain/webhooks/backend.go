@@ -1,11 +1,14 @@
-// Package webhooks is Skyflow's webhook service: endpoints that receive
-// the com.skyflow.* events matching their type patterns, each delivery
-// signed per Standard Webhooks (webhook-id, webhook-timestamp,
-// webhook-signature: v1,<base64 HMAC-SHA256>) with the endpoint's secret,
-// retried on a schedule, dead-lettered, and an endpoint that keeps failing
-// disabled. The webhooks-* functions manage endpoints through [Service];
-// notify-webhook delivers through [Dispatcher]. Outbound requests go
-// through runtime/safehttp, so an endpoint cannot reach inside the network.
+// Package webhooks is the management of Skyflow's webhook endpoints:
+// endpoints that receive the com.skyflow.* events matching their type
+// patterns, subscribed, listed, enabled, tested and deleted by platform
+// administrators, each with a signing secret (shown once, rotated with an
+// overlap, kept wrapped by the key-encryption key), and the delivery log.
+// It also names the events about endpoints and deliveries. The webhooks-*
+// functions call it through [Service].
+//
+// Delivering events to the endpoints (signing, the retry schedule, the
+// attempts, disabling an endpoint that keeps failing) is
+// domain/webhooks/delivery, which notify-webhook calls.
 package webhooks
 
 import (
@@ -110,8 +113,8 @@ func (b *Backend) wrap(s Secret, endpointID string, version int) ([]byte, error)
 	return w, nil
 }
 
-// unwrap opens a stored secret.
-func (b *Backend) unwrap(wrapped []byte, endpointID string, version int) (Secret, error) {
+// OpenSecret opens a stored secret: version's of endpoint endpointID.
+func (b *Backend) OpenSecret(wrapped []byte, endpointID string, version int) (Secret, error) {
 	s, err := b.KEK.Decrypt(wrapped, secretAD(endpointID, version))
 	if err != nil {
 		return nil, fmt.Errorf("webhooks: secret %d of endpoint %s: unwrap: %w", version, endpointID, err)
@@ -151,7 +154,7 @@ func RewrapSecrets(ctx context.Context, pool *pgxpool.Pool, k kek.KEK, all bool)
 				return err
 			}
 			rewrap := func(w []byte, v int) ([]byte, error) {
-				s, err := b.unwrap(w, id, v)
+				s, err := b.OpenSecret(w, id, v)
 				if err != nil {
 					return nil, err
 				}

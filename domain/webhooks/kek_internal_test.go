@@ -69,7 +69,7 @@ func TestSecretsAreWrappedAndFollowAKEKRotation(t *testing.T) {
 	}
 	// Bound to endpoint and version: the current one does not open as the previous.
 	b := &Backend{KEK: old}
-	if _, err := b.unwrap(cur, ep.ID, 1); err == nil {
+	if _, err := b.OpenSecret(cur, ep.ID, 1); err == nil {
 		t.Fatal("the secret of version 2 opened as version 1")
 	}
 
@@ -81,11 +81,11 @@ func TestSecretsAreWrappedAndFollowAKEKRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	b = &Backend{KEK: fresh}
-	got2, err := b.unwrap(cur, ep.ID, 2)
+	got2, err := b.OpenSecret(cur, ep.ID, 2)
 	if err != nil || !bytes.Equal(got2, second) {
 		t.Fatalf("the new KEK alone does not open the current secret: %v", err)
 	}
-	got1, err := b.unwrap(prev, ep.ID, 1)
+	got1, err := b.OpenSecret(prev, ep.ID, 1)
 	if err != nil || !bytes.Equal(got1, first) {
 		t.Fatalf("the new KEK alone does not open the previous secret: %v", err)
 	}

@@ -142,7 +142,7 @@ func (s *Service) Subscribe(ctx context.Context, p request.Principal, req Subscr
 			id, ep.URL, ep.Description, patterns, vaultID, p.ID, wrapped, s.KEK.ID(), now); err != nil {
 			return nil, err
 		}
-		return []event.Event{newEvent(s.Source, SubscribedType, p.ID, id, now, subscribedData{
+		return []event.Event{NewEvent(s.Source, SubscribedType, p.ID, id, now, subscribedData{
 			WebhookID: id, Owner: p.ID, URL: ep.URL, EventTypes: patterns, VaultID: ep.VaultID})}, nil
 	})
 	if err != nil {
@@ -317,7 +317,7 @@ func (s *Service) Delete(ctx context.Context, p request.Principal, id string) (*
 		if err != nil {
 			return nil, err
 		}
-		return []event.Event{newEvent(s.Source, DeletedType, p.ID, id, now, endpointData{WebhookID: id, Owner: owner, URL: u})}, nil
+		return []event.Event{NewEvent(s.Source, DeletedType, p.ID, id, now, endpointData{WebhookID: id, Owner: owner, URL: u})}, nil
 	})
 	if err != nil {
 		return nil, dbError(err)
@@ -369,7 +369,7 @@ func (s *Service) RotateSecret(ctx context.Context, p request.Principal, id stri
 			return nil, err
 		}
 		out = &RotatedSecret{ID: id, Secret: secret.String(), SecretVersion: version + 1, PreviousSecretExpiresAt: expires}
-		return []event.Event{newEvent(s.Source, SecretRotatedType, p.ID, id, now, rotatedData{
+		return []event.Event{NewEvent(s.Source, SecretRotatedType, p.ID, id, now, rotatedData{
 			WebhookID: id, Owner: owner, SecretVersion: version + 1, PreviousExpiresAt: expires})}, nil
 	})
 	if err != nil {
@@ -404,7 +404,7 @@ func (s *Service) Enable(ctx context.Context, p request.Principal, id string) (*
 			failing_since = NULL, consecutive_dead = 0, updated_at = $2 WHERE id = $1`, id, now); err != nil {
 			return nil, err
 		}
-		return []event.Event{newEvent(s.Source, EnabledType, p.ID, id, now, endpointData{WebhookID: id, Owner: owner, URL: u})}, nil
+		return []event.Event{NewEvent(s.Source, EnabledType, p.ID, id, now, endpointData{WebhookID: id, Owner: owner, URL: u})}, nil
 	})
 	if err != nil {
 		return nil, dbError(err)
@@ -433,7 +433,7 @@ func (s *Service) Test(ctx context.Context, p request.Principal, id string) (*Te
 		if !exists {
 			return nil, notFound(id)
 		}
-		e := newEvent(s.Source, TestedType, p.ID, id, now, endpointData{WebhookID: id})
+		e := NewEvent(s.Source, TestedType, p.ID, id, now, endpointData{WebhookID: id})
 		out = &TestSent{WebhookID: id, EventID: e.ID(), EventType: TestedType, MessageID: MessageID(id, e.Source(), e.ID())}
 		return []event.Event{e}, nil
 	})

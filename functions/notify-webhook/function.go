@@ -2,7 +2,7 @@
 // events (com.skyflow.*, from the broker) to the webhook endpoints that
 // subscribed to them, signed per Standard Webhooks, and retries what
 // failed when its PingSource (eventing/sources/notify-webhook.yaml) pings
-// it every minute (domain/webhooks does the work).
+// it every minute (domain/webhooks/delivery does the work).
 //
 // For each event it records one delivery per matching active endpoint
 // (once, however often the event is redelivered) and makes the first
@@ -25,6 +25,7 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 
 	"github.com/skyflow-oss/skyflow/domain/webhooks"
+	"github.com/skyflow-oss/skyflow/domain/webhooks/delivery"
 	"github.com/skyflow-oss/skyflow/runtime/apierr"
 	"github.com/skyflow-oss/skyflow/runtime/config"
 	"github.com/skyflow-oss/skyflow/runtime/sender"
@@ -42,7 +43,7 @@ const (
 // Function is the notify-webhook operation.
 type Function struct {
 	webhooks.Lifecycle // Start connects the backend; Ready and Stop
-	dispatcher         *webhooks.Dispatcher
+	dispatcher         *delivery.Dispatcher
 	sweepBudget        time.Duration
 }
 
@@ -64,24 +65,24 @@ func New() *Function { return &Function{} }
 //	SKYFLOW_WEBHOOK_ALLOWED_NETWORKS   internal networks deliveries may reach ("")
 func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
 	env := config.FromMap(cfg)
-	timeout := env.Duration("SKYFLOW_WEBHOOK_TIMEOUT", webhooks.DefaultTimeout)
+	timeout := env.Duration("SKYFLOW_WEBHOOK_TIMEOUT", delivery.DefaultTimeout)
 	scheduleText := env.String("SKYFLOW_WEBHOOK_SCHEDULE", "")
-	jitter := env.Int("SKYFLOW_WEBHOOK_JITTER_PERCENT", int(webhooks.DefaultSchedule.Jitter*100))
-	disableAfter := env.Duration("SKYFLOW_WEBHOOK_DISABLE_AFTER", webhooks.DefaultDisableAfter)
-	disableAfterDead := env.Int("SKYFLOW_WEBHOOK_DISABLE_AFTER_DEAD", webhooks.DefaultDisableAfterDead)
-	concurrency := env.Int("SKYFLOW_WEBHOOK_CONCURRENCY", webhooks.DefaultConcurrency)
-	inline := env.Duration("SKYFLOW_WEBHOOK_INLINE_BUDGET", webhooks.DefaultInlineBudget)
+	jitter := env.Int("SKYFLOW_WEBHOOK_JITTER_PERCENT", int(delivery.DefaultSchedule.Jitter*100))
+	disableAfter := env.Duration("SKYFLOW_WEBHOOK_DISABLE_AFTER", delivery.DefaultDisableAfter)
+	disableAfterDead := env.Int("SKYFLOW_WEBHOOK_DISABLE_AFTER_DEAD", delivery.DefaultDisableAfterDead)
+	concurrency := env.Int("SKYFLOW_WEBHOOK_CONCURRENCY", delivery.DefaultConcurrency)
+	inline := env.Duration("SKYFLOW_WEBHOOK_INLINE_BUDGET", delivery.DefaultInlineBudget)
 	f.sweepBudget = env.Duration("SKYFLOW_WEBHOOK_SWEEP_BUDGET", 25*time.Second)
-	sweepWait := env.Duration("SKYFLOW_WEBHOOK_SWEEP_WAIT", webhooks.DefaultSweepWait)
-	retention := env.Duration("SKYFLOW_WEBHOOK_RETENTION", webhooks.DefaultRetention)
+	sweepWait := env.Duration("SKYFLOW_WEBHOOK_SWEEP_WAIT", delivery.DefaultSweepWait)
+	retention := env.Duration("SKYFLOW_WEBHOOK_RETENTION", delivery.DefaultRetention)
 	if err := env.Err(); err != nil {
 		return err
 	}
-	schedule := webhooks.DefaultSchedule
+	schedule := delivery.DefaultSchedule
 	if scheduleText == "" {
 		scheduleText = durations(schedule.Delays)
 	}
-	schedule, err := webhooks.ParseSchedule(scheduleText, jitter)
+	schedule, err := delivery.ParseSchedule(scheduleText, jitter)
 	if err != nil {
 		return fmt.Errorf("configuration: SKYFLOW_WEBHOOK_SCHEDULE or _JITTER_PERCENT: %w", err)
 	}
@@ -96,7 +97,7 @@ func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
 	if err := f.Lifecycle.Start(ctx, cfg); err != nil {
 		return err
 	}
-	d, err := webhooks.NewDispatcher(f.Backend, Source)
+	d, err := delivery.NewDispatcher(f.Backend, Source)
 	if err != nil {
 		return err
 	}

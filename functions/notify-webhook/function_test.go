@@ -20,6 +20,7 @@ import (
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/skyflow-oss/skyflow/domain/webhooks"
+	"github.com/skyflow-oss/skyflow/domain/webhooks/delivery"
 	"github.com/skyflow-oss/skyflow/eventing/catalog"
 	"github.com/skyflow-oss/skyflow/runtime/apierr"
 	"github.com/skyflow-oss/skyflow/runtime/metrics"
@@ -310,7 +311,7 @@ func TestDeliversSignedEventsToTheMatchingEndpoints(t *testing.T) {
 	if d := time.Since(time.Unix(ts, 0)); d < -2*time.Second || d > 10*time.Second {
 		t.Errorf("webhook-timestamp %d is %s away", ts, d)
 	}
-	var p webhooks.Payload
+	var p delivery.Payload
 	if err := json.Unmarshal(r.body, &p); err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/skyflow-oss/skyflow/domain/webhooks"
+	"github.com/skyflow-oss/skyflow/domain/webhooks/delivery"
 	"github.com/skyflow-oss/skyflow/domain/webhooks/webhookstest"
 	"github.com/skyflow-oss/skyflow/runtime/request"
 	"github.com/skyflow-oss/skyflow/runtime/sender"
@@ -41,7 +42,7 @@ func TestDeliveryLog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := webhooks.NewDispatcher(s.Backend, "/skyflow/functions/notify-webhook")
+	d, err := delivery.NewDispatcher(s.Backend, "/skyflow/functions/notify-webhook")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package webhooks
+package delivery
 
 import (
 	"github.com/prometheus/client_golang/prometheus"

@@ -1,4 +1,11 @@
-package webhooks
+// Package delivery delivers Skyflow's events to the webhook endpoints that
+// subscribed to them (domain/webhooks): each delivery signed per Standard
+// Webhooks (webhook-id, webhook-timestamp, webhook-signature:
+// v1,<base64 HMAC-SHA256>) with the endpoint's secret, retried on a
+// schedule, dead-lettered, and an endpoint that keeps failing disabled.
+// notify-webhook delivers through [Dispatcher]. Outbound requests go
+// through runtime/safehttp, so an endpoint cannot reach inside the network.
+package delivery
 
 import (
 	"bytes"
@@ -24,6 +31,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/skyflow-oss/skyflow/domain/webhooks"
 	"github.com/skyflow-oss/skyflow/runtime/safehttp"
 )
 
@@ -50,7 +58,7 @@ const (
 // attempt at once, the retries by Sweep on the Schedule, the dead-letter
 // event after the last, and the endpoint disabled when it keeps failing.
 type Dispatcher struct {
-	*Backend
+	*webhooks.Backend
 	Source   string // the CloudEvents source of its events
 	Schedule Schedule
 	// Timeout bounds each attempt (connect, TLS, request, response headers).
@@ -82,7 +90,7 @@ type Dispatcher struct {
 
 // NewDispatcher returns a dispatcher on b with the defaults, registering
 // its metrics with the process's registry.
-func NewDispatcher(b *Backend, source string) (*Dispatcher, error) {
+func NewDispatcher(b *webhooks.Backend, source string) (*Dispatcher, error) {
 	m, err := newMetrics()
 	if err != nil {
 		return nil, err
@@ -127,7 +135,7 @@ type Dispatched struct {
 // broker to retry.
 func (d *Dispatcher) Dispatch(ctx context.Context, e event.Event) (Dispatched, error) {
 	var out Dispatched
-	if !Deliverable(e.Type()) {
+	if !webhooks.Deliverable(e.Type()) {
 		return out, nil
 	}
 	targets, err := d.targets(ctx, e)
@@ -143,7 +151,7 @@ func (d *Dispatcher) Dispatch(ctx context.Context, e event.Event) (Dispatched, e
 	ids := make([]string, len(targets))
 	msgIDs := make([]string, len(targets))
 	for i, t := range targets {
-		ids[i], msgIDs[i] = uuid.NewString(), MessageID(t, e.Source(), e.ID())
+		ids[i], msgIDs[i] = uuid.NewString(), webhooks.MessageID(t, e.Source(), e.ID())
 	}
 	// New deliveries are made claimed for their first attempt (attempts 1,
 	// leased), which saves a claim's commit on every event; a redelivered
@@ -191,7 +199,7 @@ func (d *Dispatcher) Dispatch(ctx context.Context, e event.Event) (Dispatched, e
 // targets are the endpoints e goes to.
 func (d *Dispatcher) targets(ctx context.Context, e event.Event) ([]string, error) {
 	about := webhookOf(e)
-	if e.Type() == TestedType {
+	if e.Type() == webhooks.TestedType {
 		// A test goes to the endpoint it tests, and to no other.
 		if _, err := uuid.Parse(about); err != nil {
 			return nil, nil
@@ -218,7 +226,7 @@ func (d *Dispatcher) targets(ctx context.Context, e event.Event) ([]string, erro
 		patterns []string
 	)
 	_, err = pgx.ForEachRow(rows, []any{&id, &patterns}, func() error {
-		if !MatchAny(patterns, e.Type()) {
+		if !webhooks.MatchAny(patterns, e.Type()) {
 			return nil
 		}
 		if aboutEndpointHealth(e.Type()) && id == about {
@@ -284,7 +292,7 @@ func (d *Dispatcher) claim(ctx context.Context, limit int, endpoints []string, s
 		FROM due, webhook_endpoints w
 		WHERE d.id = due.id AND w.id = d.endpoint_id
 		RETURNING `+claimColumns,
-		now, limit, TestedType, endpoints, source, id, now.Add(d.lease()))
+		now, limit, webhooks.TestedType, endpoints, source, id, now.Add(d.lease()))
 	if err != nil {
 		return nil, fmt.Errorf("webhooks: claim deliveries: %w", err)
 	}
@@ -440,12 +448,12 @@ func (d *Dispatcher) attempt(ctx context.Context, c claim) result {
 
 // keys are the endpoint's signing keys at t: its secret and, during a
 // rotation's overlap, the previous one.
-func (d *Dispatcher) keys(c claim, t time.Time) ([]Secret, error) {
+func (d *Dispatcher) keys(c claim, t time.Time) ([]webhooks.Secret, error) {
 	cur, err := d.secrets.get(d.Backend, c.endpointID, c.secretVersion, c.secret)
 	if err != nil {
 		return nil, err
 	}
-	keys := []Secret{cur}
+	keys := []webhooks.Secret{cur}
 	if c.previousSecret != nil && c.previousVersion != nil && c.previousExpires != nil && t.Before(*c.previousExpires) {
 		prev, err := d.secrets.get(d.Backend, c.endpointID, *c.previousVersion, c.previousSecret)
 		if err != nil {
@@ -569,7 +577,7 @@ func (d *Dispatcher) record(ctx context.Context, c claim, r result) error {
 			}
 			consecutiveDead++
 			if !aboutEndpointHealth(c.eventType) {
-				events = append(events, newEvent(d.Source, DeliveryFailedType, "", c.endpointID, now, DeliveryFailedData{
+				events = append(events, webhooks.NewEvent(d.Source, webhooks.DeliveryFailedType, "", c.endpointID, now, webhooks.DeliveryFailedData{
 					WebhookID: c.endpointID, Owner: c.owner, DeliveryID: c.id, EventSource: c.eventSource, EventID: c.eventID,
 					EventType: c.eventType, MessageID: c.messageID, Attempts: c.attempt, LastStatus: lastStatus, LastError: r.err}))
 			}
@@ -584,7 +592,7 @@ func (d *Dispatcher) record(ctx context.Context, c claim, r result) error {
 		if failingSince == nil {
 			failingSince = &r.at
 		}
-		if status == StatusActive {
+		if status == webhooks.StatusActive {
 			switch {
 			case gone:
 				disabled = "gone"
@@ -610,7 +618,7 @@ func (d *Dispatcher) record(ctx context.Context, c claim, r result) error {
 				c.endpointID, now, reason, failingSince, consecutiveDead).Scan(&u, &owner); err != nil {
 				return nil, err
 			}
-			events = append(events, newEvent(d.Source, DisabledType, "", c.endpointID, now, DisabledData{
+			events = append(events, webhooks.NewEvent(d.Source, webhooks.DisabledType, "", c.endpointID, now, webhooks.DisabledData{
 				WebhookID: c.endpointID, URL: u, Owner: owner, Reason: reason, FailingSince: failingSince}))
 		} else if _, err := tx.Exec(ctx, `UPDATE webhook_endpoints SET failing_since = $2, consecutive_dead = $3 WHERE id = $1`,
 			c.endpointID, failingSince, consecutiveDead); err != nil {
@@ -745,7 +753,7 @@ func (d *Dispatcher) Sweep(ctx context.Context, deadline time.Time) (Swept, erro
 func (d *Dispatcher) nextDue(ctx context.Context) (*time.Time, error) {
 	var next *time.Time
 	err := d.Pool.QueryRow(ctx, `SELECT min(d.next_attempt_at) FROM webhook_deliveries d JOIN webhook_endpoints w ON w.id = d.endpoint_id
-		WHERE d.state = 'pending' AND (w.status = 'active' OR d.event_type = $1)`, TestedType).Scan(&next)
+		WHERE d.state = 'pending' AND (w.status = 'active' OR d.event_type = $1)`, webhooks.TestedType).Scan(&next)
 	if err != nil {
 		return nil, fmt.Errorf("webhooks: next due: %w", err)
 	}
@@ -757,12 +765,12 @@ func (d *Dispatcher) nextDue(ctx context.Context) (*time.Time, error) {
 // round trip with Transit).
 type secretCache struct {
 	mu sync.Mutex
-	m  map[string]Secret
+	m  map[string]webhooks.Secret
 }
 
 const secretCacheSize = 10000
 
-func (c *secretCache) get(b *Backend, endpointID string, version int, wrapped []byte) (Secret, error) {
+func (c *secretCache) get(b *webhooks.Backend, endpointID string, version int, wrapped []byte) (webhooks.Secret, error) {
 	key := endpointID + "/" + strconv.Itoa(version)
 	c.mu.Lock()
 	s, ok := c.m[key]
@@ -770,13 +778,13 @@ func (c *secretCache) get(b *Backend, endpointID string, version int, wrapped []
 	if ok {
 		return s, nil
 	}
-	s, err := b.unwrap(wrapped, endpointID, version)
+	s, err := b.OpenSecret(wrapped, endpointID, version)
 	if err != nil {
 		return nil, err
 	}
 	c.mu.Lock()
 	if c.m == nil || len(c.m) >= secretCacheSize {
-		c.m = map[string]Secret{}
+		c.m = map[string]webhooks.Secret{}
 	}
 	c.m[key] = s
 	c.mu.Unlock()

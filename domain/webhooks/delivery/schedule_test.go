@@ -1,18 +1,18 @@
-package webhooks_test
+package delivery_test
 
 import (
 	"math/rand/v2"
 	"testing"
 	"time"
 
-	"github.com/skyflow-oss/skyflow/domain/webhooks"
+	"github.com/skyflow-oss/skyflow/domain/webhooks/delivery"
 )
 
 // The default schedule: eight attempts (immediately, then 5s, 5m, 30m,
 // 2h, 5h, 10h, 10h after each failure), about 27.5 hours in all, so a
 // receiver can come back from a day's outage.
 func TestDefaultSchedule(t *testing.T) {
-	s := webhooks.DefaultSchedule
+	s := delivery.DefaultSchedule
 	if s.Attempts() != 8 {
 		t.Fatalf("%d attempts", s.Attempts())
 	}
@@ -44,7 +44,7 @@ func TestDefaultSchedule(t *testing.T) {
 }
 
 func TestParseSchedule(t *testing.T) {
-	s, err := webhooks.ParseSchedule(" 1s, 2m ,3h", 0)
+	s, err := delivery.ParseSchedule(" 1s, 2m ,3h", 0)
 	if err != nil || s.Attempts() != 4 || s.Total() != time.Second+2*time.Minute+3*time.Hour {
 		t.Fatalf("%+v %v", s, err)
 	}
@@ -55,11 +55,11 @@ func TestParseSchedule(t *testing.T) {
 		s string
 		j int
 	}{{"1x", 0}, {"-1s", 0}, {"1s", 101}, {"1s", -1}} {
-		if _, err := webhooks.ParseSchedule(bad.s, bad.j); err == nil {
+		if _, err := delivery.ParseSchedule(bad.s, bad.j); err == nil {
 			t.Errorf("ParseSchedule(%q, %d) accepted", bad.s, bad.j)
 		}
 	}
-	if s, err := webhooks.ParseSchedule("none", 20); err != nil || s.Attempts() != 1 {
+	if s, err := delivery.ParseSchedule("none", 20); err != nil || s.Attempts() != 1 {
 		t.Errorf("an empty schedule is one attempt: %+v %v", s, err)
 	}
 }
