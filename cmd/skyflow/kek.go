@@ -18,7 +18,7 @@ import (
 // they are.
 func runKEK(ctx context.Context, args []string) error {
 	if len(args) == 0 || args[0] != "rewrap" {
-		//nolint:revive // error-strings: a usage text with its help, printed as it is
+		//nolint:revive,staticcheck // error-strings, ST1005: a usage text with its help, printed as it is
 		return errors.New(`usage: skyflow kek rewrap [-all]
 
 Rotating the local master key: make a new key file, restart the functions with

@@ -145,7 +145,7 @@ func doRender(overlay string) (*render, error) {
 	cmd := exec.Command(bin, "kustomize", dir)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("kubectl kustomize %s: %v\n%s", dir, err, stderr.String())
+		return nil, fmt.Errorf("kubectl kustomize %s: %w\n%s", dir, err, stderr.String())
 	}
 	objects, err := split(stdout.Bytes())
 	if err != nil {
