@@ -144,7 +144,7 @@ func (s *sender) once(ctx context.Context, dest manifest.Destination, e *event.E
 		return a
 	}
 	defer func() {
-		io.Copy(io.Discard, io.LimitReader(resp.Body, drainLimit)) // keep the connection reusable
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, drainLimit)) // keep the connection reusable; a failed drain only costs it
 		resp.Body.Close()
 	}()
 	a.status = resp.StatusCode

@@ -116,8 +116,8 @@ func findPostgres(wantMajor int) (pgBin, error) {
 	var cands []pgBin
 	seen := map[string]bool{}
 	add := func(dir string) {
-		if real, err := filepath.EvalSymlinks(dir); err == nil {
-			dir = real
+		if resolved, err := filepath.EvalSymlinks(dir); err == nil {
+			dir = resolved
 		}
 		if seen[dir] {
 			return
@@ -126,7 +126,7 @@ func findPostgres(wantMajor int) (pgBin, error) {
 		if !isExecutable(filepath.Join(dir, "initdb")) || !isExecutable(filepath.Join(dir, "postgres")) {
 			return
 		}
-		out, err := exec.Command(filepath.Join(dir, "postgres"), "--version").Output()
+		out, err := exec.Command(filepath.Join(dir, "postgres"), "--version").Output() //nolint:gosec // G204: the PostgreSQL installation found on PATH or under the packages' directory
 		if err != nil {
 			return
 		}
@@ -137,8 +137,8 @@ func findPostgres(wantMajor int) (pgBin, error) {
 	// Follow PATH's initdb to its real directory: /usr/local/bin/initdb is
 	// often a symlink into /usr/lib/postgresql/N/bin.
 	if p, err := exec.LookPath("initdb"); err == nil {
-		if real, err := filepath.EvalSymlinks(p); err == nil {
-			p = real
+		if resolved, err := filepath.EvalSymlinks(p); err == nil {
+			p = resolved
 		}
 		add(filepath.Dir(p))
 	}

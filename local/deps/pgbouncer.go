@@ -242,7 +242,7 @@ func (b *PgBouncer) start(ctx context.Context, bin string, acct account, dir str
 		if err := pgPing(ctx, b.adminURL()); err == nil {
 			// Written by us, not by pgbouncer: its user may not be able to
 			// write dir, and this process knows the pid.
-			if err := os.WriteFile(filepath.Join(dir, "pgbouncer.pid"), []byte(strconv.Itoa(pid)+"\n"), 0o644); err != nil {
+			if err := os.WriteFile(filepath.Join(dir, "pgbouncer.pid"), []byte(strconv.Itoa(pid)+"\n"), 0o600); err != nil {
 				_ = srv.stop(context.WithoutCancel(ctx), syscall.SIGTERM)
 				return fmt.Errorf("deps: pgbouncer: remember its pid: %w", err)
 			}
@@ -256,7 +256,7 @@ func (b *PgBouncer) start(ctx context.Context, bin string, acct account, dir str
 			}
 			return failure("pgbouncer", fmt.Sprintf("exited while starting (%v)", srv.err), b.LogFile, offset)
 		case <-ctx.Done():
-			_ = srv.stop(context.Background(), syscall.SIGTERM)
+			_ = srv.stop(context.WithoutCancel(ctx), syscall.SIGTERM)
 			return failure("pgbouncer", fmt.Sprintf("did not answer on port %d within %s (%v)", b.Port, readyTimeout, ctx.Err()), b.LogFile, offset)
 		case <-time.After(50 * time.Millisecond):
 		}
@@ -327,7 +327,7 @@ func runningPgBouncer(ctx context.Context, dir string) (int, bool, error) {
 	}
 	port, err := readPort(filepath.Join(dir, "port"))
 	if err != nil {
-		return 0, false, fmt.Errorf("deps: a pgbouncer (pid %d) is running from %s but its port is unknown (%v); stop it (kill -INT %d) and try again", pid, dir, err, pid)
+		return 0, false, fmt.Errorf("deps: a pgbouncer (pid %d) is running from %s but its port is unknown (%w); stop it (kill -INT %d) and try again", pid, dir, err, pid)
 	}
 	b := &PgBouncer{Port: port}
 	ctx, cancel := context.WithTimeout(ctx, readyTimeout)

@@ -37,7 +37,7 @@ func choosePort(dir, name string, w io.Writer) (int, error) {
 	} else {
 		fmt.Fprintf(w, "deps: %s: chose port %d (remembered in %s)\n", name, port, file)
 	}
-	if err := os.WriteFile(file, []byte(strconv.Itoa(port)+"\n"), 0o644); err != nil {
+	if err := os.WriteFile(file, []byte(strconv.Itoa(port)+"\n"), 0o600); err != nil {
 		return 0, fmt.Errorf("deps: remember port: %w", err)
 	}
 	return port, nil

@@ -157,7 +157,7 @@ func (p *Postgres) start(ctx context.Context, bin pgBin, acct account) error {
 			}
 			return failure("postgres", fmt.Sprintf("exited while starting (%v)", srv.err), p.LogFile, offset)
 		case <-ctx.Done():
-			_ = srv.stop(context.Background(), syscall.SIGQUIT)
+			_ = srv.stop(context.WithoutCancel(ctx), syscall.SIGQUIT)
 			return failure("postgres", fmt.Sprintf("did not answer on port %d within %s (%v)", p.Port, readyTimeout, ctx.Err()), p.LogFile, offset)
 		case <-time.After(100 * time.Millisecond):
 		}
@@ -187,7 +187,7 @@ func initCluster(ctx context.Context, bin pgBin, dataDir string, acct account, l
 	cmd := execAs(ctx, acct, bin.path("initdb"), "-D", dataDir, "-U", pgSuperuser,
 		"-E", "UTF8", "--no-locale", "--auth=trust")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("deps: initdb %s failed (%v):\n%s", dataDir, err, indent(strings.TrimSpace(string(out))))
+		return fmt.Errorf("deps: initdb %s failed (%w):\n%s", dataDir, err, indent(strings.TrimSpace(string(out))))
 	}
 	hba := "# Written by skyflow local/deps: trust, on loopback only.\n" +
 		"host all all 127.0.0.1/32 trust\n"

@@ -30,7 +30,7 @@ type server struct {
 // terminal reaches only the Go program, which then stops servers in order.
 // Output is appended to logPath; cred (nil for ourselves) sets the user.
 func startServer(name, path string, args []string, cred *syscall.Credential, logPath string) (*server, error) {
-	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("deps: open %s log: %w", name, err)
 	}

@@ -103,7 +103,7 @@ func (r *Redis) start(ctx context.Context, bin string) error {
 			}
 			return failure("redis", fmt.Sprintf("exited while starting (%v)", srv.err), r.LogFile, offset)
 		case <-ctx.Done():
-			_ = srv.stop(context.Background(), syscall.SIGKILL)
+			_ = srv.stop(context.WithoutCancel(ctx), syscall.SIGKILL)
 			return failure("redis", fmt.Sprintf("did not answer on port %d within %s (%v)", r.Port, readyTimeout, ctx.Err()), r.LogFile, offset)
 		case <-time.After(50 * time.Millisecond):
 		}
@@ -155,7 +155,7 @@ func runningRedis(ctx context.Context, dir string) (int, bool, error) {
 	}
 	port, err := readPort(filepath.Join(dir, "port"))
 	if err != nil {
-		return 0, false, fmt.Errorf("deps: a redis (pid %d) is running from %s but its port is unknown (%v); stop it (kill %d) and try again", pid, dir, err, pid)
+		return 0, false, fmt.Errorf("deps: a redis (pid %d) is running from %s but its port is unknown (%w); stop it (kill %d) and try again", pid, dir, err, pid)
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	ctx, cancel := context.WithTimeout(ctx, readyTimeout)

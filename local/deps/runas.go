@@ -32,7 +32,7 @@ const fallbackUser = "skyflow-pg"
 // created as a system user when missing.
 func postgresAccount(ctx context.Context, w io.Writer) (account, error) {
 	if os.Geteuid() != 0 {
-		return account{name: "self", uid: uint32(os.Geteuid()), gid: uint32(os.Getegid())}, nil
+		return account{name: "self", uid: uint32(os.Geteuid()), gid: uint32(os.Getegid())}, nil //nolint:gosec // G115: ids are 32-bit and never negative on Linux
 	}
 	for _, name := range []string{"postgres", fallbackUser} {
 		if u, err := user.Lookup(name); err == nil {
@@ -104,8 +104,8 @@ func untraversable(path string, uid, gid uint32) string {
 	if err != nil {
 		return path
 	}
-	if real, err := filepath.EvalSymlinks(abs); err == nil {
-		abs = real
+	if resolved, err := filepath.EvalSymlinks(abs); err == nil {
+		abs = resolved
 	}
 	var chain []string
 	for p := abs; ; p = filepath.Dir(p) {
@@ -166,19 +166,26 @@ func prepareDataDir(dataDir string, a account) error {
 			return fmt.Errorf("deps: give %s to user %s: %w", dataDir, a.name, err)
 		}
 	}
-	if err := os.Chmod(dataDir, 0o700); err != nil {
+	if err := os.Chmod(dataDir, 0o700); err != nil { //nolint:gosec // G302: a directory; PostgreSQL requires exactly 0700
 		return fmt.Errorf("deps: data directory: %w", err)
 	}
 	return nil
 }
 
-// chownTree hands a tree to the server's user; Lchown never follows links.
-func chownTree(root string, uid, gid int) error {
-	return filepath.WalkDir(root, func(p string, _ fs.DirEntry, err error) error {
+// chownTree hands a tree to the server's user. Lchown never follows links,
+// and working inside an os.Root keeps a link swapped in meanwhile for a
+// directory from leading the walk out of the tree.
+func chownTree(dir string, uid, gid int) error {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	return fs.WalkDir(root.FS(), ".", func(p string, _ fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		return os.Lchown(p, uid, gid)
+		return root.Lchown(p, uid, gid)
 	})
 }
 

@@ -91,6 +91,7 @@ func executable() (string, error) {
 // spawn starts one broker process listening on addr and waits until it
 // says it listens, or exits, or ctx is done.
 func (p *process) spawn(ctx context.Context, addr string) (*child, string, error) {
+	//nolint:gosec // G204: this very program, re-executed as the broker
 	cmd := exec.Command(p.exe, Command, "-data", p.dataDir, "-listen", addr, "-supervised")
 	cmd.Args[0] = os.Args[0] // what ps shows
 	cmd.Env = append(os.Environ(), processEnv+"=1")
@@ -117,7 +118,7 @@ func (p *process) spawn(ctx context.Context, addr string) (*child, string, error
 	}
 	ch := &child{cmd: cmd, stdin: stdin, exited: make(chan struct{}), started: time.Now()}
 	go func() {
-		cmd.Wait()
+		_ = cmd.Wait() // how it ended is in cmd.ProcessState
 		close(ch.exited)
 	}()
 	timer := time.NewTimer(startTimeout)
@@ -150,7 +151,7 @@ func (p *process) supervise(ch *child) {
 		if ch.killed.Load() {
 			level = slog.LevelWarn
 		}
-		p.log.Log(context.Background(), level, "embedded kafka exited; restarting it on the same data and address",
+		p.log.Log(p.ctx, level, "embedded kafka exited; restarting it on the same data and address",
 			"pid", ch.cmd.Process.Pid, "state", ch.cmd.ProcessState.String(), "addr", p.addr)
 		if time.Since(ch.started) > stableAfter {
 			backoff = minBackoff
@@ -293,7 +294,7 @@ func (ch *child) stop(log *slog.Logger) {
 
 // kill SIGKILLs the process and waits until it has been reaped.
 func (ch *child) kill() {
-	ch.cmd.Process.Kill()
+	_ = ch.cmd.Process.Kill() // fails only once it has exited, which exited reports
 	<-ch.exited
 }
 

@@ -98,7 +98,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		ctx, cancel = context.WithCancel(ctx)
 		defer cancel()
 		go func() {
-			io.Copy(io.Discard, stdin)
+			_, _ = io.Copy(io.Discard, stdin) // EOF or an error: either way the supervisor is gone
 			cancel()
 		}()
 	}

@@ -116,7 +116,9 @@ func Start(cfg Config) (*Mailbox, error) {
 	m.server = s
 	go func() {
 		defer close(m.done)
-		s.Serve(ln)
+		if err := s.Serve(ln); err != nil { // nil after Close
+			s.ErrorLog.Printf("serve: %v", err)
+		}
 	}()
 	return m, nil
 }

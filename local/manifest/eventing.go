@@ -326,7 +326,7 @@ func (y *pingSourceYAML) pingSource(m Meta) (PingSource, error) {
 	}
 	sched, err := cron.ParseStandard(spec)
 	if err != nil {
-		return PingSource{}, fmt.Errorf("%s: spec.schedule: %q is not a cron schedule: %v", where, p.Schedule, err)
+		return PingSource{}, fmt.Errorf("%s: spec.schedule: %q is not a cron schedule: %w", where, p.Schedule, err)
 	}
 	p.Every = sched
 	if err := p.Sink.check("spec.sink"); err != nil {

@@ -222,11 +222,11 @@ func (s *Set) check() error {
 	}
 	for _, x := range s.Brokers {
 		unique("Broker", x.Meta)
-		errs = append(errs, s.checkDelivery(x.Meta.where("Broker"), "spec.delivery", x.Delivery))
+		errs = append(errs, s.checkDelivery(x.where("Broker"), "spec.delivery", x.Delivery))
 	}
 	for _, x := range s.Triggers {
 		unique("Trigger", x.Meta)
-		where := x.Meta.where("Trigger")
+		where := x.where("Trigger")
 		if s.Broker(x.Broker) == nil {
 			errs = append(errs, fmt.Errorf("%s: spec.broker: no Broker %q in the manifests", where, x.Broker))
 		}
@@ -235,7 +235,7 @@ func (s *Set) check() error {
 	}
 	for _, x := range s.PingSources {
 		unique("PingSource", x.Meta)
-		errs = append(errs, s.checkDestination(x.Meta.where("PingSource"), "spec.sink", x.Sink))
+		errs = append(errs, s.checkDestination(x.where("PingSource"), "spec.sink", x.Sink))
 	}
 	return errors.Join(errs...)
 }

@@ -58,7 +58,7 @@ func ensureVAPID(file string) (*push.VAPID, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, _ := json.MarshalIndent(made, "", "  ")
+	b, _ := json.MarshalIndent(made, "", "  ") //nolint:gosec // G117: the key pair is kept in a 0600 file of its own, to be reused
 	if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
 		return nil, err
 	}

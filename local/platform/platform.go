@@ -148,7 +148,7 @@ func Start(ctx context.Context, cfg Config) (_ *Platform, err error) {
 	if err := p.bootstrapAdmin(ctx); err != nil {
 		return nil, err
 	}
-	p.startPingSources()
+	p.startPingSources(runCtx)
 	return p, p.startAdmin()
 }
 
@@ -415,8 +415,8 @@ func (p *Platform) GatewayURL() string {
 // terminates TLS.
 func (p *Platform) GatewayTLSURL() string { return "https://" + p.tlsAddr }
 
-func (p *Platform) startPingSources() {
-	ctx, cancel := context.WithCancel(context.Background())
+func (p *Platform) startPingSources(ctx context.Context) {
+	ctx, cancel := context.WithCancel(ctx)
 	p.stopPing, p.pingDone = cancel, make(chan struct{})
 	go func() {
 		defer close(p.pingDone)
@@ -542,7 +542,11 @@ func (p *Platform) startAdmin() error {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(platformMetrics, promhttp.HandlerOpts{}))
 	p.admin = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	p.adminURL = "http://" + ln.Addr().String()
-	go p.admin.Serve(ln)
+	go func() {
+		if err := p.admin.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			p.log.Warn("the platform's metrics server stopped", "error", err)
+		}
+	}()
 	return nil
 }
 
@@ -561,7 +565,7 @@ func (p *Platform) Close(ctx context.Context) error {
 		errs = append(errs, p.supervisor.Close(ctx))
 	}
 	if p.broker != nil {
-		p.broker.Close()
+		p.broker.Close() //nolint:contextcheck // the broker bounds its own shutdown, and must shut down even once ctx is done
 	}
 	if p.stopRun != nil {
 		p.stopRun()

@@ -63,11 +63,11 @@ func (p *Platform) WriteSummary(w io.Writer) {
 	fmt.Fprintln(tw, "\nFunctions with scale 0 start on their first event and stop when idle. Press Ctrl-C to stop.")
 }
 
-func scale(min int) string {
-	if min == 0 {
+func scale(minScale int) string {
+	if minScale == 0 {
 		return "0 (on demand)"
 	}
-	return fmt.Sprintf("%d (always up)", min)
+	return fmt.Sprintf("%d (always up)", minScale)
 }
 
 func filterText(t manifestTrigger) string {

@@ -58,7 +58,7 @@ func Build(ctx context.Context, services []manifest.Service, binDir string, log 
 	if len(pkgs) == 0 {
 		return nil
 	}
-	if err := os.MkdirAll(binDir, 0o755); err != nil {
+	if err := os.MkdirAll(binDir, 0o750); err != nil {
 		return fmt.Errorf("build: %w", err)
 	}
 	gobin, err := exec.LookPath("go")
@@ -77,7 +77,7 @@ func Build(ctx context.Context, services []manifest.Service, binDir string, log 
 		if ctx.Err() != nil {
 			return fmt.Errorf("build: %w", context.Cause(ctx))
 		}
-		return fmt.Errorf("go build of %d functions failed (%v):\n%s", len(pkgs), err, strings.TrimRight(out.String(), "\n"))
+		return fmt.Errorf("go build of %d functions failed (%w):\n%s", len(pkgs), err, strings.TrimRight(out.String(), "\n"))
 	}
 	if out.Len() > 0 {
 		_, _ = log.Write(out.Bytes())

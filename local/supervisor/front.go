@@ -100,13 +100,13 @@ func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case f.sem <- struct{}{}:
 			defer func() { <-f.sem }()
 		case <-ctx.Done():
-			f.fail(w, r, ctx, nil)
+			f.fail(ctx, w, r, nil)
 			return
 		}
 	}
 	in, err := s.acquire(ctx)
 	if err != nil {
-		f.fail(w, r, ctx, err)
+		f.fail(ctx, w, r, err)
 		return
 	}
 	defer s.release()
@@ -114,7 +114,7 @@ func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // fail answers a request that never reached a process.
-func (f *front) fail(w http.ResponseWriter, r *http.Request, ctx context.Context, err error) {
+func (f *front) fail(ctx context.Context, w http.ResponseWriter, r *http.Request, err error) {
 	s := f.svc
 	switch {
 	case r.Context().Err() != nil:

@@ -233,7 +233,7 @@ func describeExit(err error) string {
 	case err == nil:
 		return "exit status 0"
 	case errors.As(err, &ee):
-		return ee.ProcessState.String()
+		return ee.String()
 	default:
 		return err.Error()
 	}

@@ -9,18 +9,18 @@ import (
 type State int
 
 const (
-	// Stopped: no process; the next request starts one.
+	// Stopped means there is no process; the next request starts one.
 	Stopped State = iota
-	// Starting: the process is started (or waits out a crash backoff) and
-	// is not ready yet; requests wait for it.
+	// Starting means the process is started (or waits out a crash backoff)
+	// and is not ready yet; requests wait for it.
 	Starting
-	// Running: the process is ready and receives requests.
+	// Running means the process is ready and receives requests.
 	Running
-	// Stopping: the process has been asked to exit; requests wait and then
-	// start a new one.
+	// Stopping means the process has been asked to exit; requests wait and
+	// then start a new one.
 	Stopping
-	// Crashed: the process exited unexpectedly; it is started again after
-	// a backoff (MinScale ≥ 1) or on the next request (MinScale 0).
+	// Crashed means the process exited unexpectedly; it is started again
+	// after a backoff (MinScale ≥ 1) or on the next request (MinScale 0).
 	Crashed
 )
 
