@@ -91,7 +91,6 @@ type gatewayEnv struct {
 	kid         string
 	key         ed25519.PrivateKey
 	broker      *sender.Signer
-	prefix      string
 	redisPrefix string
 }
 

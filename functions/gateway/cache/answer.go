@@ -57,8 +57,9 @@ func (c *Cache) Keep(ctx context.Context, w http.ResponseWriter, r *http.Request
 		}
 		tags = append(tags, t)
 	}
-	// A failed store costs the next request a miss, nothing more.
-	c.Put(ctx, key, entry, route.Cache.TTL, tags...)
+	// A failed store costs the next request a miss, nothing more; Put
+	// counts it in the cache's metrics.
+	_ = c.Put(ctx, key, entry, route.Cache.TTL, tags...)
 	setHeaders(w, route, entry.ETag)
 	if NotModified(strings.Join(r.Header.Values("If-None-Match"), ", "), entry.ETag) {
 		res.Status, res.Body = http.StatusNotModified, nil

@@ -344,7 +344,7 @@ const version1 = 1
 func encode(e *Entry) []byte {
 	b := make([]byte, 0, 1+3*binary.MaxVarintLen64+len(e.ContentType)+len(e.ETag)+len(e.Body))
 	b = append(b, version1)
-	b = binary.AppendUvarint(b, uint64(e.Status))
+	b = binary.AppendUvarint(b, uint64(e.Status)) //nolint:gosec // G115: Put has checked that it is 100 to 999
 	b = binary.AppendVarint(b, e.Stored.UnixNano())
 	b = binary.AppendUvarint(b, uint64(len(e.ContentType)))
 	b = append(b, e.ContentType...)
@@ -372,11 +372,15 @@ func decode(b []byte) (*Entry, error) {
 	b = b[n:]
 	str := func() (string, bool) {
 		l, n := binary.Uvarint(b)
-		if n <= 0 || l > uint64(len(b)-n) {
+		if n <= 0 {
 			return "", false
 		}
-		s := string(b[n : n+int(l)])
-		b = b[n+int(l):]
+		rest := b[n:]
+		if l > uint64(len(rest)) {
+			return "", false
+		}
+		s := string(rest[:l])
+		b = rest[l:]
 		return s, true
 	}
 	ct, ok := str()

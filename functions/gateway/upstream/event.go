@@ -24,7 +24,7 @@ func NewEvent(id string, r *http.Request, route *routes.Route, params map[string
 	e.SetType(route.Type)
 	e.SetTime(time.Now().UTC())
 	if len(body) > 0 {
-		e.SetData(event.ApplicationJSON, body)
+		_ = e.SetData(event.ApplicationJSON, body) // bytes are kept as they are: it cannot fail
 	}
 	if p.ID != "" {
 		e.SetExtension(request.ExtPrincipal, p.ID)
