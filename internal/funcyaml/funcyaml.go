@@ -452,6 +452,10 @@ func (f *Function) line(path string) int {
 // Errorf returns an error about the field at path (deploy.options.scale.min)
 // of f, naming its file and line.
 func (f *Function) Errorf(path, format string, args ...any) error {
+	return f.fieldError(path, format, args...)
+}
+
+func (f *Function) fieldError(path, format string, args ...any) *FieldError {
 	file := f.File
 	if file == "" {
 		file = "func.yaml"

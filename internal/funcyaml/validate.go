@@ -110,11 +110,11 @@ func (e Env) Ref() (ref EnvRef, ok bool) {
 // validator collects every problem of one Function.
 type validator struct {
 	f    *Function
-	errs []error
+	errs []*FieldError
 }
 
 func (v *validator) errorf(path, format string, args ...any) {
-	v.errs = append(v.errs, v.f.Errorf(path, format, args...))
+	v.errs = append(v.errs, v.f.fieldError(path, format, args...))
 }
 
 func (v *validator) pattern(path, value string, re *regexp.Regexp, what string) {
@@ -151,14 +151,17 @@ func (f *Function) Validate() error {
 	v.run()
 	v.deploy()
 	// In file order, so that a report reads top to bottom.
-	slices.SortStableFunc(v.errs, func(a, b error) int {
-		fa, fb := a.(*FieldError), b.(*FieldError)
-		if fa.Line != fb.Line {
-			return fa.Line - fb.Line
+	slices.SortStableFunc(v.errs, func(a, b *FieldError) int {
+		if a.Line != b.Line {
+			return a.Line - b.Line
 		}
-		return strings.Compare(fa.Error(), fb.Error())
+		return strings.Compare(a.Error(), b.Error())
 	})
-	return errors.Join(v.errs...)
+	errs := make([]error, len(v.errs))
+	for i, e := range v.errs {
+		errs[i] = e
+	}
+	return errors.Join(errs...)
 }
 
 func (v *validator) build() {

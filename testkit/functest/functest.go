@@ -34,7 +34,7 @@ import (
 )
 
 // TokenURI is the token endpoint the tests' identity functions use.
-const TokenURI = "https://skyflow.test/v1/auth/sa/oauth/token"
+const TokenURI = "https://skyflow.test/v1/auth/sa/oauth/token" //nolint:gosec // G101: an endpoint's URL, not a credential
 
 // Schema is a small vault: a customers table with a random token, a
 // unique deterministic token and a format-preserving SSN. Role "owner" may
@@ -116,7 +116,11 @@ func (e *Env) Start(f Function) Function {
 	if err := f.Start(e.ctx, e.Config); err != nil {
 		e.T.Fatalf("Start: %v", err)
 	}
-	e.T.Cleanup(func() { f.Stop(context.Background()) })
+	e.T.Cleanup(func() {
+		if err := f.Stop(context.Background()); err != nil {
+			e.T.Logf("Stop: %v", err)
+		}
+	})
 	return f
 }
 
@@ -228,7 +232,11 @@ func (e *Env) Identity() *identity.Service {
 	if err != nil {
 		e.T.Fatal(err)
 	}
-	e.T.Cleanup(func() { (&identity.Lifecycle{Backend: b}).Stop(context.Background()) })
+	e.T.Cleanup(func() {
+		if err := (&identity.Lifecycle{Backend: b}).Stop(context.Background()); err != nil {
+			e.T.Logf("identity Stop: %v", err)
+		}
+	})
 	return identity.NewService(b, "/skyflow/functions/users-register")
 }
 
