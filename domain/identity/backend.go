@@ -83,10 +83,19 @@ func New(pool *pgxpool.Pool, rdb redis.UniversalClient, publisher *outbox.Publis
 	}
 }
 
-// Connect builds a Backend from a function's configuration: DATABASE_URL,
-// K_SINK, REDIS_URL, the key-encryption key (kek.FromEnv) and
-// SKYFLOW_TOKEN_ISSUER, SKYFLOW_TOKEN_AUDIENCE, SKYFLOW_TOKEN_URI.
+// Connect builds a Backend from a function's configuration (see Open).
 func Connect(ctx context.Context, cfg map[string]string) (*Backend, error) {
+	b := new(Backend)
+	if err := b.Open(ctx, cfg); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// Open connects b from a function's configuration: DATABASE_URL, K_SINK,
+// REDIS_URL, the key-encryption key (kek.FromEnv) and
+// SKYFLOW_TOKEN_ISSUER, SKYFLOW_TOKEN_AUDIENCE, SKYFLOW_TOKEN_URI.
+func (b *Backend) Open(ctx context.Context, cfg map[string]string) error {
 	env := config.FromMap(cfg)
 	s := Settings{
 		Issuer:      env.String("SKYFLOW_TOKEN_ISSUER", "skyflow"),
@@ -98,47 +107,36 @@ func Connect(ctx context.Context, cfg map[string]string) (*Backend, error) {
 	k, kekErr := kek.FromEnv(env)
 	pool, publisher, err := outbox.Connect(ctx, env)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if kekErr != nil {
 		pool.Close()
-		return nil, kekErr
+		return kekErr
 	}
 	opts, err := redis.ParseURL(redisURL)
 	if err != nil {
 		// Required only checked that it is set. The value is not echoed:
 		// a Redis URL may carry a password.
 		pool.Close()
-		return nil, errors.New("configuration: REDIS_URL: is not a Redis URL (redis://host:port/db, rediss://… or unix://…)")
+		return errors.New("configuration: REDIS_URL: is not a Redis URL (redis://host:port/db, rediss://… or unix://…)")
 	}
-	return New(pool, redis.NewClient(opts), publisher, k, s), nil
-}
-
-// Lifecycle is the start and end of an identity function. Embed it: Start
-// connects the Backend, and Ready and Stop come with it.
-type Lifecycle struct {
-	Backend *Backend
-}
-
-// Start connects the backend (lazily).
-func (l *Lifecycle) Start(ctx context.Context, cfg map[string]string) error {
-	b, err := Connect(ctx, cfg)
-	l.Backend = b
-	return err
+	*b = *New(pool, redis.NewClient(opts), publisher, k, s)
+	return nil
 }
 
 // Ready reports whether the database and Redis answer.
-func (l *Lifecycle) Ready(ctx context.Context) (bool, error) {
-	return l.Backend != nil && db.Ping(ctx, l.Backend.Pool) == nil && l.Backend.Redis.Ping(ctx).Err() == nil, nil
+func (b *Backend) Ready(ctx context.Context) bool {
+	return db.Ping(ctx, b.Pool) == nil && b.Redis.Ping(ctx).Err() == nil
 }
 
-// Stop sends the events still unsent and closes the connections.
-func (l *Lifecycle) Stop(ctx context.Context) error {
-	if l.Backend == nil {
-		return nil
-	}
-	l.Backend.Publisher.Close(ctx)
-	l.Backend.Pool.Close()
-	l.Backend.Redis.Close()
+// Close sends the events still unsent and closes the connections.
+func (b *Backend) Close(ctx context.Context) error {
+	b.Publisher.Close(ctx)
+	b.Pool.Close()
+	b.Redis.Close()
 	return nil
 }
+
+// Lifecycle is the runtime's db.Lifecycle on a Backend: embedded, it gives
+// an identity function its Start, Ready and Stop.
+type Lifecycle = db.Lifecycle[Backend, *Backend]

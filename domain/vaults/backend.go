@@ -20,51 +20,49 @@ type Backend struct {
 	Publisher *outbox.Publisher
 }
 
-// Connect builds a Backend from a function's configuration: DATABASE_URL,
-// K_SINK, the key-encryption key (kek.FromEnv) and the vaults' own keys
-// (kek.VaultKeysFromEnv). Every bad setting is
-// reported at once, and the database is dialled lazily.
+// Connect builds a Backend from a function's configuration (see Open).
 func Connect(ctx context.Context, cfg map[string]string) (*Backend, error) {
+	b := new(Backend)
+	if err := b.Open(ctx, cfg); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// Open connects b from a function's configuration: DATABASE_URL, K_SINK,
+// the key-encryption key (kek.FromEnv) and the vaults' own keys
+// (kek.VaultKeysFromEnv). Every bad setting is reported at once, and the
+// database is dialled lazily.
+func (b *Backend) Open(ctx context.Context, cfg map[string]string) error {
 	env := config.FromMap(cfg)
 	k, kekErr := kek.FromEnv(env)
 	vk, vkErr := kek.VaultKeysFromEnv(env)
 	pool, publisher, err := outbox.Connect(ctx, env)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if err := errors.Join(kekErr, vkErr); err != nil {
 		pool.Close()
-		return nil, err
+		return err
 	}
-	return &Backend{Pool: pool, Vaults: NewStore(pool, k).WithVaultKeys(vk), Publisher: publisher}, nil
-}
-
-// Lifecycle is the start and end of a vault function. Embed it: Start
-// connects the Backend, and Ready and Stop come with it.
-type Lifecycle struct {
-	Backend *Backend
-}
-
-// Start connects the backend.
-func (l *Lifecycle) Start(ctx context.Context, cfg map[string]string) error {
-	b, err := Connect(ctx, cfg)
-	l.Backend = b
-	return err
+	b.Pool, b.Vaults, b.Publisher = pool, NewStore(pool, k).WithVaultKeys(vk), publisher
+	return nil
 }
 
 // Ready reports whether the database answers.
-func (l *Lifecycle) Ready(ctx context.Context) (bool, error) {
-	return l.Backend != nil && db.Ping(ctx, l.Backend.Pool) == nil, nil
+func (b *Backend) Ready(ctx context.Context) bool {
+	return db.Ping(ctx, b.Pool) == nil
 }
 
-// Stop sends the events still unsent, stores the data keys' encryption
+// Close sends the events still unsent, stores the data keys' encryption
 // counts and closes the database pool.
-func (l *Lifecycle) Stop(ctx context.Context) error {
-	if l.Backend == nil {
-		return nil
-	}
-	l.Backend.Publisher.Close(ctx)
-	err := l.Backend.Vaults.Keyring().FlushUsage(ctx)
-	l.Backend.Pool.Close()
+func (b *Backend) Close(ctx context.Context) error {
+	b.Publisher.Close(ctx)
+	err := b.Vaults.Keyring().FlushUsage(ctx)
+	b.Pool.Close()
 	return err
 }
+
+// Lifecycle is the runtime's db.Lifecycle on a Backend: embedded, it gives
+// a vault function its Start, Ready and Stop.
+type Lifecycle = db.Lifecycle[Backend, *Backend]

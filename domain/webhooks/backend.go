@@ -44,11 +44,20 @@ type Backend struct {
 	Resolver  *net.Resolver // nil: the default resolver
 }
 
-// Connect builds a Backend from a function's configuration: DATABASE_URL,
-// K_SINK, the key-encryption key (kek.FromEnv) and
+// Connect builds a Backend from a function's configuration (see Open).
+func Connect(ctx context.Context, cfg map[string]string) (*Backend, error) {
+	b := new(Backend)
+	if err := b.Open(ctx, cfg); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// Open connects b from a function's configuration: DATABASE_URL, K_SINK,
+// the key-encryption key (kek.FromEnv) and
 // SKYFLOW_WEBHOOK_ALLOWED_NETWORKS. Every bad setting is reported at once,
 // and the database is dialled lazily.
-func Connect(ctx context.Context, cfg map[string]string) (*Backend, error) {
+func (b *Backend) Open(ctx context.Context, cfg map[string]string) error {
 	env := config.FromMap(cfg)
 	policy, policyErr := safehttp.ParseNetworks(env.String(AllowedNetworksEnv, ""))
 	k, kekErr := kek.FromEnv(env)
@@ -57,9 +66,10 @@ func Connect(ctx context.Context, cfg map[string]string) (*Backend, error) {
 		if pool != nil {
 			pool.Close()
 		}
-		return nil, err
+		return err
 	}
-	return &Backend{Pool: pool, Publisher: publisher, KEK: k, Policy: policy}, nil
+	b.Pool, b.Publisher, b.KEK, b.Policy = pool, publisher, k, policy
+	return nil
 }
 
 func policyErrorf(err error) error {
@@ -69,33 +79,21 @@ func policyErrorf(err error) error {
 	return fmt.Errorf("%s: %w", AllowedNetworksEnv, err)
 }
 
-// Lifecycle is the start and end of a webhook function. Embed it: Start
-// connects the Backend, and Ready and Stop come with it.
-type Lifecycle struct {
-	Backend *Backend
-}
-
-// Start connects the backend.
-func (l *Lifecycle) Start(ctx context.Context, cfg map[string]string) error {
-	b, err := Connect(ctx, cfg)
-	l.Backend = b
-	return err
-}
-
 // Ready reports whether the database answers.
-func (l *Lifecycle) Ready(ctx context.Context) (bool, error) {
-	return l.Backend != nil && db.Ping(ctx, l.Backend.Pool) == nil, nil
+func (b *Backend) Ready(ctx context.Context) bool {
+	return db.Ping(ctx, b.Pool) == nil
 }
 
-// Stop sends the events still unsent and closes the database pool.
-func (l *Lifecycle) Stop(ctx context.Context) error {
-	if l.Backend == nil {
-		return nil
-	}
-	l.Backend.Publisher.Close(ctx)
-	l.Backend.Pool.Close()
+// Close sends the events still unsent and closes the database pool.
+func (b *Backend) Close(ctx context.Context) error {
+	b.Publisher.Close(ctx)
+	b.Pool.Close()
 	return nil
 }
+
+// Lifecycle is the runtime's db.Lifecycle on a Backend: embedded, it gives
+// a webhook function its Start, Ready and Stop.
+type Lifecycle = db.Lifecycle[Backend, *Backend]
 
 // secretAD binds a wrapped secret to its endpoint and version, so a
 // wrapped secret copied to another endpoint or version does not open.

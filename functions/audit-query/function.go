@@ -21,7 +21,6 @@ import (
 
 	"github.com/skyflow-oss/skyflow/domain/vaults/policy"
 	"github.com/skyflow-oss/skyflow/runtime/apierr"
-	"github.com/skyflow-oss/skyflow/runtime/config"
 	"github.com/skyflow-oss/skyflow/runtime/db"
 	"github.com/skyflow-oss/skyflow/runtime/request"
 )
@@ -69,18 +68,11 @@ type Entry struct {
 
 // Function answers audit log queries.
 type Function struct {
-	db.Lifecycle // Pool; Ready and Stop
+	db.Lifecycle[db.Database, *db.Database]
 }
 
 // New is called once per process.
 func New() *Function { return &Function{} }
-
-// Start connects (lazily) to the database.
-func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
-	var err error
-	f.Pool, err = db.OpenFromEnv(ctx, config.FromMap(cfg))
-	return err
-}
 
 // query is a checked ListRequest.
 type query struct {
@@ -212,7 +204,7 @@ func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 		return nil, err
 	}
 	sql, args := q.sql()
-	rows, err := f.Pool.Query(ctx, sql, args...)
+	rows, err := f.Backend.Pool.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, err
 	}

@@ -24,7 +24,6 @@ import (
 
 	"github.com/skyflow-oss/skyflow/domain/audit"
 	"github.com/skyflow-oss/skyflow/runtime/apierr"
-	"github.com/skyflow-oss/skyflow/runtime/config"
 	"github.com/skyflow-oss/skyflow/runtime/db"
 	"github.com/skyflow-oss/skyflow/runtime/metrics"
 	"github.com/skyflow-oss/skyflow/runtime/sender"
@@ -37,9 +36,9 @@ const maxBatch = 500
 
 // Function records audit entries.
 type Function struct {
-	db.Lifecycle // Pool; Ready and Stop
-	writer       *audit.Writer
-	m            *fnMetrics
+	db.Lifecycle[db.Database, *db.Database]
+	writer *audit.Writer
+	m      *fnMetrics
 }
 
 type fnMetrics struct {
@@ -73,12 +72,10 @@ func New() *Function {
 
 // Start connects (lazily) to the database and starts the writer.
 func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
-	var err error
-	f.Pool, err = db.OpenFromEnv(ctx, config.FromMap(cfg))
-	if err != nil {
+	if err := f.Lifecycle.Start(ctx, cfg); err != nil {
 		return err
 	}
-	f.writer = audit.NewWriter(f.Pool, audit.WriterOptions{MaxBatch: maxBatch, OnBatch: f.observe})
+	f.writer = audit.NewWriter(f.Backend.Pool, audit.WriterOptions{MaxBatch: maxBatch, OnBatch: f.observe})
 	return nil
 }
 

@@ -16,7 +16,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/skyflow-oss/skyflow/runtime/config"
 	"github.com/skyflow-oss/skyflow/runtime/metrics"
 	"github.com/skyflow-oss/skyflow/runtime/outbox"
 	"github.com/skyflow-oss/skyflow/runtime/sender"
@@ -41,7 +40,7 @@ type Recorded struct {
 
 // Function records dead letters.
 type Function struct {
-	outbox.Lifecycle // Pool, Publisher; Ready and Stop (flushes the outbox)
+	outbox.Lifecycle // Backend: the pool and the Publisher; Stop flushes the outbox
 	received         *prometheus.CounterVec
 	types            *metrics.BoundedLabel
 }
@@ -57,13 +56,6 @@ func New() *Function {
 	}
 	metrics.Registry.MustRegister(f.received)
 	return f
-}
-
-// Start connects (lazily) to the database and the broker.
-func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
-	var err error
-	f.Pool, f.Publisher, err = outbox.Connect(ctx, config.FromMap(cfg))
-	return err
 }
 
 // Handle keeps one dead letter.
@@ -82,7 +74,7 @@ func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 		status = &rec.Status
 	}
 	var fresh bool
-	err = f.Publisher.Transact(ctx, func(tx pgx.Tx) ([]event.Event, error) {
+	err = f.Backend.Publisher.Transact(ctx, func(tx pgx.Tx) ([]event.Event, error) {
 		tag, err := tx.Exec(ctx, `INSERT INTO dead_letters (source, id, type, destination, status, event)
 			VALUES ($1, $2, $3, NULLIF($4, ''), $5, $6) ON CONFLICT (source, id) DO NOTHING`,
 			rec.Source, rec.ID, rec.Type, rec.Destination, status, stored)

@@ -35,12 +35,12 @@ const Source = "/skyflow/functions/notify-email"
 
 // Function is the notify-email function.
 type Function struct {
-	db.Lifecycle // Pool; Ready and Stop
-	relay        *relay
-	publicURL    string
-	templates    *templates
-	metrics      *notify.Metrics
-	identity     *identity.Service
+	db.Lifecycle[db.Database, *db.Database]
+	relay     *relay
+	publicURL string
+	templates *templates
+	metrics   *notify.Metrics
+	identity  *identity.Service
 }
 
 // New is called once per process.
@@ -79,7 +79,7 @@ func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
 	if err != nil {
 		return err
 	}
-	f.Pool, f.relay, f.publicURL, f.templates, f.metrics = pool, r, public.String(), t, m
+	f.Backend, f.relay, f.publicURL, f.templates, f.metrics = &db.Database{Pool: pool}, r, public.String(), t, m
 	f.identity = identity.NewService(&identity.Backend{Pool: pool}, Source)
 	return nil
 }
@@ -94,7 +94,7 @@ func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 	if err := sender.Require(ctx, sender.Broker); err != nil {
 		return nil, err
 	}
-	n, err := notify.FromEvent(ctx, f.Pool, e)
+	n, err := notify.FromEvent(ctx, f.Backend.Pool, e)
 	if err != nil {
 		return nil, err
 	}
@@ -121,7 +121,7 @@ func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 
 // notify emails n to one user, at most once.
 func (f *Function) notify(ctx context.Context, n *notify.Notice, id uuid.UUID) error {
-	r, err := notify.LoadRecipient(ctx, f.Pool, id)
+	r, err := notify.LoadRecipient(ctx, f.Backend.Pool, id)
 	if err != nil {
 		return err
 	}
@@ -134,7 +134,7 @@ func (f *Function) notify(ctx context.Context, n *notify.Notice, id uuid.UUID) e
 		slog.DebugContext(ctx, "email not sent", "notice", n.Name, "user_id", id, "reason", why)
 		return nil
 	}
-	claim, state, err := notify.Take(ctx, f.Pool, notify.ChannelEmail, n, id.String())
+	claim, state, err := notify.Take(ctx, f.Backend.Pool, notify.ChannelEmail, n, id.String())
 	switch {
 	case err != nil:
 		return err

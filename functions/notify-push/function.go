@@ -49,12 +49,12 @@ const pushTimeout = 15 * time.Second
 
 // Function is the notify-push function.
 type Function struct {
-	db.Lifecycle // Pool; Ready and Stop
-	store        *push.Store
-	vapid        *push.VAPID
-	client       *http.Client
-	metrics      *notify.Metrics
-	now          func() time.Time
+	db.Lifecycle[db.Database, *db.Database]
+	store   *push.Store
+	vapid   *push.VAPID
+	client  *http.Client
+	metrics *notify.Metrics
+	now     func() time.Time
 }
 
 // New is called once per process.
@@ -91,7 +91,7 @@ func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
 	if err != nil {
 		return err
 	}
-	f.Pool, f.store, f.vapid, f.metrics = pool, &push.Store{Pool: pool}, v, m
+	f.Backend, f.store, f.vapid, f.metrics = &db.Database{Pool: pool}, &push.Store{Pool: pool}, v, m
 	// The policy's client (its dialer checks every address; no proxy, no
 	// redirects), trusting SKYFLOW_PUSH_CA_FILE's roots as well when set.
 	f.client = policy.Client(pushTimeout)
@@ -146,7 +146,7 @@ func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 	if err := sender.Require(ctx, sender.Broker); err != nil {
 		return nil, err
 	}
-	n, err := notify.FromEvent(ctx, f.Pool, e)
+	n, err := notify.FromEvent(ctx, f.Backend.Pool, e)
 	if err != nil {
 		return nil, err
 	}
@@ -179,7 +179,7 @@ func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 // whether another delivery holds a claim, or an error that fails the
 // event (the database).
 func (f *Function) notify(ctx context.Context, n *notify.Notice, id uuid.UUID, payload []byte) (failed []error, busy bool, err error) {
-	r, err := notify.LoadRecipient(ctx, f.Pool, id)
+	r, err := notify.LoadRecipient(ctx, f.Backend.Pool, id)
 	if err != nil {
 		return nil, false, err
 	}
@@ -196,7 +196,7 @@ func (f *Function) notify(ctx context.Context, n *notify.Notice, id uuid.UUID, p
 		return nil, false, err
 	}
 	for _, t := range targets {
-		claim, state, err := notify.Take(ctx, f.Pool, notify.ChannelPush, n, t.ID.String())
+		claim, state, err := notify.Take(ctx, f.Backend.Pool, notify.ChannelPush, n, t.ID.String())
 		switch {
 		case err != nil:
 			return nil, false, err

@@ -168,7 +168,7 @@ func TestLoginLockedIsPushedEncryptedAndSigned(t *testing.T) {
 		t.Fatalf("%d pushes after a redelivery, want 1", n)
 	}
 	var last *time.Time
-	fx.f.Pool.QueryRow(fx.ctx, `SELECT last_success_at FROM push_subscriptions`).Scan(&last)
+	fx.f.Backend.Pool.QueryRow(fx.ctx, `SELECT last_success_at FROM push_subscriptions`).Scan(&last)
 	if last == nil {
 		t.Fatal("last_success_at was not recorded")
 	}

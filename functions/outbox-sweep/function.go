@@ -23,7 +23,7 @@ const PingType = "dev.knative.sources.ping"
 
 // Function sweeps the outbox.
 type Function struct {
-	outbox.Lifecycle // Pool, Publisher; Ready and Stop (flushes the outbox)
+	outbox.Lifecycle // Backend: the pool and the Publisher; Stop flushes the outbox
 	// olderThan leaves the newest events to the relays of the processes
 	// that committed them.
 	olderThan time.Duration
@@ -36,9 +36,12 @@ func New() *Function { return &Function{} }
 func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
 	env := config.FromMap(cfg)
 	f.olderThan = env.Duration("OUTBOX_SWEEP_OLDER_THAN", 30*time.Second)
-	var err error
-	f.Pool, f.Publisher, err = outbox.Connect(ctx, env)
-	return err
+	pool, publisher, err := outbox.Connect(ctx, env)
+	if err != nil {
+		return err
+	}
+	f.Backend = &outbox.Backend{Pool: pool, Publisher: publisher}
+	return nil
 }
 
 // Handle sweeps once per ping.
@@ -49,7 +52,7 @@ func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 	if e.Type() != PingType {
 		return nil, apierr.InvalidArgument("outbox-sweep handles %s events only.", PingType)
 	}
-	sent, err := f.Publisher.Sweep(ctx, f.olderThan)
+	sent, err := f.Backend.Publisher.Sweep(ctx, f.olderThan)
 	if err != nil {
 		return nil, err
 	}

@@ -41,7 +41,7 @@ func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 	if err != nil {
 		return nil, err
 	}
-	res, err := f.Store.List(ctx, user)
+	res, err := f.Backend.Store.List(ctx, user)
 	if err != nil {
 		return nil, err
 	}

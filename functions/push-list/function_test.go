@@ -37,7 +37,7 @@ func TestListShowsOwnSubscriptionsWithoutEndpointsOrKeys(t *testing.T) {
 	if empty.Subscriptions == nil || len(empty.Subscriptions) != 0 {
 		t.Fatalf("no subscriptions: %+v", empty)
 	}
-	st := &push.Store{Pool: fn.Pool}
+	st := &push.Store{Pool: fn.Backend.Pool}
 	subscribe(t, st, adaID, "https://fcm.googleapis.com/fcm/send/capability-one", "laptop")
 	subscribe(t, st, adaID, "https://updates.push.services.mozilla.com/wpush/v2/capability-two", "phone")
 	var list push.Subscriptions
@@ -62,7 +62,7 @@ func TestTheReplyNeverCarriesAnEndpoint(t *testing.T) {
 	f := env.Start(fn)
 	ada := env.User()
 	adaID, _ := push.UserOf(request.Principal{ID: ada})
-	subscribe(t, &push.Store{Pool: fn.Pool}, adaID, "https://fcm.googleapis.com/fcm/send/the-capability", "")
+	subscribe(t, &push.Store{Pool: fn.Backend.Pool}, adaID, "https://fcm.googleapis.com/fcm/send/the-capability", "")
 	// Only the gateway's requests are answered.
 	if _, err := f.Handle(context.Background(), functest.Event(RequestType, nil, map[string]string{request.ExtPrincipal: ada})); err == nil {
 		t.Fatal("a request without the gateway's assertion was answered")

@@ -50,11 +50,11 @@ func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 	if err := request.Decode(e, &req); err != nil {
 		return nil, err
 	}
-	sub, err := req.Check(f.Policy, time.Now())
+	sub, err := req.Check(f.Backend.Policy, time.Now())
 	if err != nil {
 		return nil, err
 	}
-	res, err := f.Store.Subscribe(ctx, user, sub)
+	res, err := f.Backend.Store.Subscribe(ctx, user, sub)
 	if err != nil {
 		return nil, err
 	}

@@ -82,7 +82,7 @@ func TestSubscribeAndResubscribe(t *testing.T) {
 	grace := otherUser(t, env)
 	var hers push.Subscription
 	env.Call(f, functest.Event(RequestType, browserSubscription(t, endpoint), as(grace)), ReplyType, &hers)
-	st := &push.Store{Pool: fn.Pool}
+	st := &push.Store{Pool: fn.Backend.Pool}
 	adaID, _ := push.UserOf(request.Principal{ID: ada})
 	if list, err := st.List(context.Background(), adaID); err != nil || len(list.Subscriptions) != 0 {
 		t.Fatalf("Ada still has %+v (%v)", list, err)

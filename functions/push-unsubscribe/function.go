@@ -41,7 +41,7 @@ func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, err
 	if err != nil {
 		return nil, err
 	}
-	res, err := f.Store.Unsubscribe(ctx, user, request.Extension(e, request.ExtSubscriptionID))
+	res, err := f.Backend.Store.Unsubscribe(ctx, user, request.Extension(e, request.ExtSubscriptionID))
 	if err != nil {
 		return nil, err
 	}

@@ -35,7 +35,7 @@ func TestUnsubscribeOnlyOwnSubscriptions(t *testing.T) {
 	f := env.Start(fn)
 	ada := env.User()
 	adaID, _ := push.UserOf(request.Principal{ID: ada})
-	st := &push.Store{Pool: fn.Pool}
+	st := &push.Store{Pool: fn.Backend.Pool}
 	s := subscribe(t, st, adaID, "https://fcm.googleapis.com/fcm/send/one")
 	keep := subscribe(t, st, adaID, "https://fcm.googleapis.com/fcm/send/two")
 

@@ -21,7 +21,7 @@ func TestOpenFromEnvReportsEverySettingAtOnce(t *testing.T) {
 
 func TestLifecycleIsReadyWhileTheDatabaseAnswersAndStopCloses(t *testing.T) {
 	ctx := context.Background()
-	var l db.Lifecycle
+	var l db.Lifecycle[db.Database, *db.Database]
 	if ok, _ := l.Ready(ctx); ok {
 		t.Fatal("ready without a pool")
 	}
@@ -29,7 +29,7 @@ func TestLifecycleIsReadyWhileTheDatabaseAnswersAndStopCloses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l.Pool = pool
+	l.Backend = &db.Database{Pool: pool}
 	if ok, err := l.Ready(ctx); !ok || err != nil {
 		t.Fatalf("Ready = %v, %v with the database up", ok, err)
 	}
@@ -38,5 +38,22 @@ func TestLifecycleIsReadyWhileTheDatabaseAnswersAndStopCloses(t *testing.T) {
 	}
 	if ok, _ := l.Ready(ctx); ok {
 		t.Fatal("ready after Stop closed the pool")
+	}
+}
+
+func TestLifecycleStartNamesTheBadSettingAndLeavesNoBackend(t *testing.T) {
+	ctx := context.Background()
+	var l db.Lifecycle[db.Database, *db.Database]
+	if err := l.Start(ctx, map[string]string{}); err == nil || !strings.Contains(err.Error(), "DATABASE_URL") {
+		t.Fatalf("Start without DATABASE_URL = %v", err)
+	}
+	if l.Backend != nil {
+		t.Fatal("a backend after a failed Start")
+	}
+	if ok, _ := l.Ready(ctx); ok {
+		t.Fatal("ready after a failed Start")
+	}
+	if err := l.Stop(ctx); err != nil {
+		t.Fatalf("Stop after a failed Start: %v", err)
 	}
 }

@@ -33,18 +33,35 @@ func Connect(ctx context.Context, env *config.Env, opts ...Option) (*pgxpool.Poo
 	return pool, publisher, nil
 }
 
-// Lifecycle is the database half of a function that publishes events.
-// Embed it, as db.Lifecycle: Start sets Pool and Publisher (from
-// [Connect]), and its Ready and Stop become the function's.
-type Lifecycle struct {
-	db.Lifecycle
+// Backend is the db.Backend of a function that publishes events and
+// needs nothing else: the database and a Publisher on it.
+type Backend struct {
+	Pool      *pgxpool.Pool
 	Publisher *Publisher
 }
 
-// Stop flushes the events still unsent, then closes the pool.
-func (l *Lifecycle) Stop(ctx context.Context) error {
-	if l.Publisher != nil {
-		l.Publisher.Close(ctx)
-	}
-	return l.Lifecycle.Stop(ctx)
+// Open connects (lazily): DATABASE_URL and K_SINK.
+func (b *Backend) Open(ctx context.Context, cfg map[string]string) error {
+	var err error
+	b.Pool, b.Publisher, err = Connect(ctx, config.FromMap(cfg))
+	return err
 }
+
+// Ready reports whether the database answers.
+func (b *Backend) Ready(ctx context.Context) bool {
+	return b.Pool != nil && db.Ping(ctx, b.Pool) == nil
+}
+
+// Close sends the events still unsent, then closes the pool.
+func (b *Backend) Close(ctx context.Context) error {
+	if b.Publisher != nil {
+		b.Publisher.Close(ctx)
+	}
+	if b.Pool != nil {
+		b.Pool.Close()
+	}
+	return nil
+}
+
+// Lifecycle is the runtime's db.Lifecycle on a Backend.
+type Lifecycle = db.Lifecycle[Backend, *Backend]
