@@ -71,7 +71,7 @@ func BenchmarkAuditAppend(b *testing.B) {
 	// timed appends n entries, inFlight at a time, and returns how long
 	// that took.
 	var made atomic.Int64
-	timed := func(kind string, n, inFlight int, append func(audit.Entry) error) time.Duration {
+	timed := func(kind string, n, inFlight int, appendEntry func(audit.Entry) error) time.Duration {
 		var (
 			next atomic.Int64
 			wg   sync.WaitGroup
@@ -80,7 +80,7 @@ func BenchmarkAuditAppend(b *testing.B) {
 		for range inFlight {
 			wg.Go(func() {
 				for next.Add(1) <= int64(n) {
-					if err := append(entry(kind, made.Add(1))); err != nil {
+					if err := appendEntry(entry(kind, made.Add(1))); err != nil {
 						b.Error(err)
 						return
 					}

@@ -152,7 +152,7 @@ func startProcess(b *testing.B, bin string, env ...string) *process {
 	b.Helper()
 	port := freeLoopbackPort(b)
 	cmd := exec.Command(bin)
-	cmd.Env = append(env, "PORT="+strconv.Itoa(port), "SKYFLOW_BIND_HOST=127.0.0.1",
+	cmd.Env = append(slices.Clone(env), "PORT="+strconv.Itoa(port), "SKYFLOW_BIND_HOST=127.0.0.1",
 		"SKYFLOW_TRUSTED_SENDERS="+sender.NewVerifier(benchGateway).Trusted())
 	started := time.Now()
 	if err := cmd.Start(); err != nil {
@@ -192,7 +192,7 @@ func (p *process) waitFor(newRequest func(url string) *http.Request, path string
 		default:
 		}
 		if time.Now().After(deadline) {
-			return 0, fmt.Errorf("%s did not answer 200 on %s within 30s (last: %v)", filepath.Base(p.cmd.Path), path, err)
+			return 0, fmt.Errorf("%s did not answer 200 on %s within 30s (last: %w)", filepath.Base(p.cmd.Path), path, err)
 		}
 		time.Sleep(pollEvery)
 	}

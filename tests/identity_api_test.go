@@ -382,7 +382,7 @@ func identityJourney(t *testing.T, a *identityAPI, svc *identity.Service) {
 	}
 	c1 := a.verifyToken(t, s1.AccessToken)
 	if c1.Subject != principal || c1.Kind != signing.KindUser || len(c1.Roles) != 0 || c1.ID == "" ||
-		c1.ExpiresAt == nil || c1.ExpiresAt.Sub(time.Now()) > 15*time.Minute+time.Minute {
+		c1.ExpiresAt == nil || time.Until(c1.ExpiresAt.Time) > 15*time.Minute+time.Minute {
 		t.Fatalf("access token claims %+v", c1)
 	}
 	me := ext{"principal": c1.Subject, "roles": strings.Join(c1.Roles, " ")}

@@ -201,7 +201,7 @@ func (e *loadEnv) call(ctx context.Context, method, path string, body []byte, ch
 	o, err := check(b)
 	o.status = status
 	if err != nil {
-		o.err = fmt.Errorf("%s %s: %d with a wrong answer: %v: %s", method, loadRoute(path), status, err, loadClip(b))
+		o.err = fmt.Errorf("%s %s: %d with a wrong answer: %w: %s", method, loadRoute(path), status, err, loadClip(b))
 	}
 	return o
 }

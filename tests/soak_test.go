@@ -517,7 +517,7 @@ func soakLags(ctx context.Context, adminURL string) (map[string]float64, error) 
 		trigger, _, _ = strings.Cut(trigger, `"`)
 		v, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
 		if err != nil {
-			return nil, fmt.Errorf("lag of %s: %q: %v", trigger, value, err)
+			return nil, fmt.Errorf("lag of %s: %q: %w", trigger, value, err)
 		}
 		lags[trigger] += v
 	}

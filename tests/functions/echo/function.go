@@ -48,7 +48,7 @@ func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
 		return err
 	}
 	if f.recordDir != "" {
-		return os.MkdirAll(f.recordDir, 0o755)
+		return os.MkdirAll(f.recordDir, 0o750)
 	}
 	return nil
 }
@@ -104,7 +104,7 @@ func (f *Function) record(e event.Event) error {
 		return err
 	}
 	name := filepath.Join(f.recordDir, filepath.Base(e.ID())+".json")
-	if err := os.WriteFile(name+".tmp", b, 0o644); err != nil {
+	if err := os.WriteFile(name+".tmp", b, 0o600); err != nil {
 		return err
 	}
 	return os.Rename(name+".tmp", name)
