@@ -7,6 +7,11 @@
 // Entries never hold sensitive values: [FromEvent] keeps an event's context
 // attributes, a few extensions, and for com.skyflow.audit.* events only the
 // data fields in [DataAllowList].
+//
+// audit-record appends through a [Writer]; audit-query lists through
+// [List]. As everywhere, the log's logic and SQL live here in domain/, and
+// those function folders are thin adapters: they decode the event, call
+// this package and encode its answer.
 package audit
 
 import (

@@ -1,8 +1,13 @@
 // Package notify turns Skyflow's domain events into notices for people:
-// who gets one (users, by id), of which kind, and what it says. The
-// notify-email and notify-push functions share it: the event → notice
-// mapping, the users' channel preferences, and the claims in
-// notifications_sent that make a redelivered event send nothing twice.
+// who gets one (users, by id), of which kind, and what it says, and sends
+// them on the email ([Emailer]: an SMTP relay, the templates) and Web Push
+// ([Pusher]) channels. Both channels share the event → notice mapping,
+// the users' channel preferences, and the claims in notifications_sent
+// that make a redelivered event send nothing twice.
+//
+// Domain logic lives in domain/, and the notify-email and notify-push
+// function folders are thin adapters: they check who sent the event and
+// hand it to their channel here.
 //
 // A notice carries identifiers and names only: never a token, a record
 // value, a secret, an API key (its name and prefix only) or a webhook's

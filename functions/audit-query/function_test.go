@@ -81,7 +81,7 @@ func list(query, roles string) event.Event {
 	return e
 }
 
-func handle(t *testing.T, f *Function, data string) Listed {
+func handle(t *testing.T, f *Function, data string) audit.Listed {
 	t.Helper()
 	reply, err := f.Handle(fromGateway, list(data, "auditor"))
 	if err != nil {
@@ -90,14 +90,14 @@ func handle(t *testing.T, f *Function, data string) Listed {
 	if err := catalog.Validate(*reply); err != nil {
 		t.Fatalf("the reply does not match the catalog: %v", err)
 	}
-	var out Listed
+	var out audit.Listed
 	if err := json.Unmarshal(reply.Data(), &out); err != nil {
 		t.Fatal(err)
 	}
 	return out
 }
 
-func seqs(l Listed) string {
+func seqs(l audit.Listed) string {
 	var s []string
 	for _, e := range l.Events {
 		s = append(s, fmt.Sprint(e.Seq))

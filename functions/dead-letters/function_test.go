@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/skyflow-oss/skyflow/domain/deadletters"
 	"github.com/skyflow-oss/skyflow/eventing/catalog"
 	"github.com/skyflow-oss/skyflow/runtime/sender"
 	"github.com/skyflow-oss/skyflow/testkit/testenv"
@@ -126,7 +127,7 @@ func TestDeadLetterIsKeptOnceAndAnnouncedWithACatalogEvent(t *testing.T) {
 	if err := catalog.Validate(got[0]); err != nil {
 		t.Fatalf("the emitted event does not match the catalog: %v", err)
 	}
-	var data Recorded
+	var data deadletters.Recorded
 	if err := json.Unmarshal(got[0].Data(), &data); err != nil || data.ID != "evt-1" || data.Status != 503 || got[0].Subject() != "com.skyflow.vault.record.created" {
 		t.Fatalf("announcement %s (%v)", got[0], err)
 	}
@@ -135,7 +136,7 @@ func TestDeadLetterIsKeptOnceAndAnnouncedWithACatalogEvent(t *testing.T) {
 func TestDeadLetteredAnnouncementIsKeptButNotAnnouncedAgain(t *testing.T) {
 	f, s, pool := start(t)
 	ctx := sender.NewContext(context.Background(), sender.Broker)
-	if _, err := f.Handle(ctx, deadLetter("ann-1", RecordedType)); err != nil {
+	if _, err := f.Handle(ctx, deadLetter("ann-1", deadletters.RecordedType)); err != nil {
 		t.Fatal(err)
 	}
 	var rows, outboxRows int

@@ -253,7 +253,7 @@ func TestLoginLockedHonoursPreferences(t *testing.T) {
 	principal := fx.env.User()
 	userID := strings.TrimPrefix(principal, "user:")
 	n := &notify.Notice{Kind: notify.KindSecurity, Name: notify.NoticeLoginLocked}
-	sent := fx.f.metrics.SentCounter(n)
+	sent := fx.f.Backend.Metrics.SentCounter(n)
 	before := testutil.ToFloat64(sent)
 
 	// Default preferences: security notices by email.
@@ -354,7 +354,7 @@ func TestRefusalsForGoodAreDroppedAndForNowRetried(t *testing.T) {
 	}})
 	userID := strings.TrimPrefix(fx.env.User(), "user:")
 	n := &notify.Notice{Kind: notify.KindSecurity, Name: notify.NoticeLoginLocked}
-	rejected := fx.f.metrics.FailedCounter(n, "rejected")
+	rejected := fx.f.Backend.Metrics.FailedCounter(n, "rejected")
 	before := testutil.ToFloat64(rejected)
 
 	// 450: for now. Retried, then sent once the relay takes it.

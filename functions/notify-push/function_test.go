@@ -81,7 +81,7 @@ func (fx *fixture) subscribe() *pushtest.Subscription {
 	if err != nil {
 		fx.t.Fatal(err)
 	}
-	if _, err := fx.f.store.Subscribe(fx.ctx, fx.userID, ns); err != nil {
+	if _, err := fx.f.Backend.Store.Subscribe(fx.ctx, fx.userID, ns); err != nil {
 		fx.t.Fatal(err)
 	}
 	return sub
@@ -186,7 +186,7 @@ func TestAGoneSubscriptionIsDeleted(t *testing.T) {
 	gone := fx.subscribe()
 	gone.Answer(410)
 	fx.mustHandle(lockedEvent(fx.userID.String()))
-	list, err := fx.f.store.List(fx.ctx, fx.userID)
+	list, err := fx.f.Backend.Store.List(fx.ctx, fx.userID)
 	if err != nil || len(list.Subscriptions) != 0 {
 		t.Fatalf("after a 410: %+v, %v", list, err)
 	}
@@ -265,7 +265,7 @@ func TestWebhooksAndAPIKeyNoticesArePushedWithoutSecrets(t *testing.T) {
 	if len(pushes) != 2 {
 		t.Fatalf("%d pushes, want 2", len(pushes))
 	}
-	var whp, keyp Payload
+	var whp, keyp notify.PushPayload
 	json.Unmarshal(pushes[0].Payload, &whp)
 	json.Unmarshal(pushes[1].Payload, &keyp)
 	if whp.Kind != "webhooks" || !strings.Contains(whp.Body, "https://hooks.example.com") || pushes[0].Urgency != "normal" {

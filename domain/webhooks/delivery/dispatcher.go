@@ -3,8 +3,13 @@
 // Webhooks (webhook-id, webhook-timestamp, webhook-signature:
 // v1,<base64 HMAC-SHA256>) with the endpoint's secret, retried on a
 // schedule, dead-lettered, and an endpoint that keeps failing disabled.
-// notify-webhook delivers through [Dispatcher]. Outbound requests go
-// through runtime/safehttp, so an endpoint cannot reach inside the network.
+// Outbound requests go through runtime/safehttp, so an endpoint cannot
+// reach inside the network.
+//
+// Domain logic lives in domain/, settings included: the notify-webhook
+// function folder is a thin adapter that opens a [Dispatcher] (its
+// settings are read by Dispatcher.Open), checks who sent each event and
+// hands it to Dispatch, or a ping to Sweep.
 package delivery
 
 import (
@@ -76,6 +81,8 @@ type Dispatcher struct {
 	// InlineBudget bounds the attempts made while handling an event; what
 	// did not fit is left to the sweep.
 	InlineBudget time.Duration
+	// SweepBudget is how long one ping's Sweep works (notify-webhook).
+	SweepBudget time.Duration
 	// SweepWait: a sweep that finds nothing due waits for a retry falling
 	// due within this long (within its budget) rather than leave it to the
 	// next ping.
@@ -97,7 +104,7 @@ func NewDispatcher(b *webhooks.Backend, source string) (*Dispatcher, error) {
 	}
 	d := &Dispatcher{Backend: b, Source: source, Schedule: DefaultSchedule, Timeout: DefaultTimeout,
 		Concurrency: DefaultConcurrency, DisableAfter: DefaultDisableAfter, DisableAfterDead: DefaultDisableAfterDead,
-		Retention: DefaultRetention, InlineBudget: DefaultInlineBudget, SweepWait: DefaultSweepWait,
+		Retention: DefaultRetention, InlineBudget: DefaultInlineBudget, SweepBudget: DefaultSweepBudget, SweepWait: DefaultSweepWait,
 		Now: time.Now, metrics: m}
 	return d, nil
 }

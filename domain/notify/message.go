@@ -1,4 +1,4 @@
-package main
+package notify
 
 import (
 	"bytes"
@@ -11,8 +11,6 @@ import (
 	texttemplate "text/template"
 
 	gomail "github.com/wneessen/go-mail"
-
-	"github.com/skyflow-oss/skyflow/domain/notify"
 )
 
 // The templates: one text and one HTML body per notice (the HTML inside
@@ -22,7 +20,7 @@ import (
 var templateFiles embed.FS
 
 // notices are the notice names with templates.
-var notices = []string{notify.NoticeVerifyEmail, notify.NoticeLoginLocked, notify.NoticeAPIKeyCreated, notify.NoticeWebhookDisabled}
+var notices = []string{NoticeVerifyEmail, NoticeLoginLocked, NoticeAPIKeyCreated, NoticeWebhookDisabled}
 
 type templates struct {
 	text map[string]*texttemplate.Template
@@ -30,7 +28,7 @@ type templates struct {
 }
 
 // parseTemplates parses every notice's pair; a missing or broken template
-// fails Start, not the first email.
+// fails Open (the function's Start), not the first email.
 func parseTemplates() (*templates, error) {
 	t := &templates{text: map[string]*texttemplate.Template{}, html: map[string]*htmltemplate.Template{}}
 	for _, name := range notices {
@@ -50,32 +48,32 @@ func parseTemplates() (*templates, error) {
 // view is what a template sees: the notice, its details and the
 // recipient's name; Link and ExpiresIn for the verification email only.
 type view struct {
-	Notice    *notify.Notice
-	Details   notify.Details
+	Notice    *Notice
+	Details   Details
 	Name      string
 	Link      string
 	ExpiresIn string
 }
 
 // message renders the email of notice n for recipient r.
-func (f *Function) message(n *notify.Notice, r *notify.Recipient, v view) (*gomail.Msg, error) {
+func (m *Emailer) message(n *Notice, r *Recipient, v view) (*gomail.Msg, error) {
 	v.Notice, v.Details, v.Name = n, n.Details, r.DisplayName
 	var text, html bytes.Buffer
-	if err := f.templates.text[n.Name].Execute(&text, v); err != nil {
+	if err := m.templates.text[n.Name].Execute(&text, v); err != nil {
 		return nil, fmt.Errorf("rendering the %s text: %w", n.Name, err)
 	}
-	if err := f.templates.html[n.Name].ExecuteTemplate(&html, "layout", v); err != nil {
+	if err := m.templates.html[n.Name].ExecuteTemplate(&html, "layout", v); err != nil {
 		return nil, fmt.Errorf("rendering the %s HTML: %w", n.Name, err)
 	}
 	msg := gomail.NewMsg(gomail.WithNoDefaultUserAgent())
-	msg.FromMailAddress(f.relay.from)
+	msg.FromMailAddress(m.relay.from)
 	msg.ToMailAddress(&mail.Address{Name: r.DisplayName, Address: r.Email})
 	msg.Subject(n.Title)
 	msg.SetDate()
 	// The same Message-ID for the same event and recipient: a resend after
 	// a crash mid-send is recognisably the same message.
 	sum := sha256.Sum256([]byte(n.EventSource + "\x00" + n.EventID + "\x00" + r.ID.String()))
-	msg.SetMessageIDWithValue(hex.EncodeToString(sum[:16]) + "@" + hostOf(f.relay.from.Address))
+	msg.SetMessageIDWithValue(hex.EncodeToString(sum[:16]) + "@" + hostOf(m.relay.from.Address))
 	// RFC 3834: no auto-replies (out-of-office) to a machine's mail.
 	msg.SetGenHeader("Auto-Submitted", "auto-generated")
 	msg.SetGenHeader(gomail.HeaderXAutoResponseSuppress, "All")
