@@ -15,10 +15,10 @@ import (
 
 	"github.com/skyflow-oss/skyflow/domain/audit"
 	"github.com/skyflow-oss/skyflow/runtime/db"
+	"github.com/skyflow-oss/skyflow/runtime/host"
 	"github.com/skyflow-oss/skyflow/runtime/request"
 )
 
-// Event types and the source of replies.
 const (
 	ListType   = "com.skyflow.audit.events.list"
 	ListedType = "com.skyflow.audit.events.listed"
@@ -30,10 +30,14 @@ type Function struct {
 	db.Lifecycle[db.Database, *db.Database]
 }
 
-// New is called once per process.
+var (
+	_ host.Starter           = (*Function)(nil)
+	_ host.Stopper           = (*Function)(nil)
+	_ host.ReadinessReporter = (*Function)(nil)
+)
+
 func New() *Function { return &Function{} }
 
-// Handle answers one list request.
 func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, error) {
 	p, err := request.Accept(ctx, e, ListType)
 	if err != nil {

@@ -25,6 +25,7 @@ import (
 	"github.com/skyflow-oss/skyflow/domain/audit"
 	"github.com/skyflow-oss/skyflow/runtime/apierr"
 	"github.com/skyflow-oss/skyflow/runtime/db"
+	"github.com/skyflow-oss/skyflow/runtime/host"
 	"github.com/skyflow-oss/skyflow/runtime/metrics"
 	"github.com/skyflow-oss/skyflow/runtime/sender"
 )
@@ -41,6 +42,12 @@ type Function struct {
 	m      *fnMetrics
 }
 
+var (
+	_ host.Starter           = (*Function)(nil)
+	_ host.Stopper           = (*Function)(nil)
+	_ host.ReadinessReporter = (*Function)(nil)
+)
+
 type fnMetrics struct {
 	recorded  *prometheus.CounterVec
 	types     *metrics.BoundedLabel
@@ -48,7 +55,6 @@ type fnMetrics struct {
 	batchSize prometheus.Histogram
 }
 
-// New is called once per process.
 func New() *Function {
 	m := &fnMetrics{
 		recorded: prometheus.NewCounterVec(prometheus.CounterOpts{

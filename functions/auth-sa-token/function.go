@@ -10,25 +10,28 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 
 	"github.com/skyflow-oss/skyflow/domain/identity"
+	"github.com/skyflow-oss/skyflow/runtime/host"
 	"github.com/skyflow-oss/skyflow/runtime/request"
 )
 
-// Event types and the source of replies and events.
 const (
 	RequestType = "com.skyflow.auth.token.exchange"
 	ReplyType   = RequestType + ".response"
 	Source      = "/skyflow/functions/auth-sa-token"
 )
 
-// Function is the auth-sa-token operation.
 type Function struct {
-	identity.Lifecycle // Start connects the backend; Ready and Stop
+	identity.Lifecycle
 }
 
-// New is called once per process.
+var (
+	_ host.Starter           = (*Function)(nil)
+	_ host.Stopper           = (*Function)(nil)
+	_ host.ReadinessReporter = (*Function)(nil)
+)
+
 func New() *Function { return &Function{} }
 
-// Handle answers one request.
 func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, error) {
 	if err := request.AcceptAnonymous(ctx, e, RequestType); err != nil {
 		return nil, err

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/skyflow-oss/skyflow/domain/deadletters"
+	"github.com/skyflow-oss/skyflow/runtime/host"
 	"github.com/skyflow-oss/skyflow/runtime/metrics"
 	"github.com/skyflow-oss/skyflow/runtime/outbox"
 	"github.com/skyflow-oss/skyflow/runtime/sender"
@@ -24,12 +25,17 @@ const Source = "/skyflow/functions/dead-letters"
 
 // Function records dead letters.
 type Function struct {
-	outbox.Lifecycle // Backend: the pool and the Publisher; Stop flushes the outbox
-	received         *prometheus.CounterVec
-	types            *metrics.BoundedLabel
+	outbox.Lifecycle
+	received *prometheus.CounterVec
+	types    *metrics.BoundedLabel
 }
 
-// New is called once per process.
+var (
+	_ host.Starter           = (*Function)(nil)
+	_ host.Stopper           = (*Function)(nil)
+	_ host.ReadinessReporter = (*Function)(nil)
+)
+
 func New() *Function {
 	f := &Function{
 		received: prometheus.NewCounterVec(prometheus.CounterOpts{

@@ -23,6 +23,7 @@ import (
 	"github.com/skyflow-oss/skyflow/domain/vaults"
 	"github.com/skyflow-oss/skyflow/runtime/apierr"
 	"github.com/skyflow-oss/skyflow/runtime/config"
+	"github.com/skyflow-oss/skyflow/runtime/host"
 	"github.com/skyflow-oss/skyflow/runtime/request"
 	"github.com/skyflow-oss/skyflow/runtime/sender"
 )
@@ -35,14 +36,18 @@ const (
 	Source        = "/skyflow/functions/keys-rewrap"
 )
 
-// Function is the keys-rewrap operation.
 type Function struct {
-	vaults.Lifecycle // Start connects the backend; Ready and Stop
-	batch            int
-	budget, settle   time.Duration
+	vaults.Lifecycle
+	batch          int
+	budget, settle time.Duration
 }
 
-// New is called once per process.
+var (
+	_ host.Starter           = (*Function)(nil)
+	_ host.Stopper           = (*Function)(nil)
+	_ host.ReadinessReporter = (*Function)(nil)
+)
+
 func New() *Function { return &Function{} }
 
 // Start connects and reads SKYFLOW_REWRAP_BATCH (cells a transaction),

@@ -22,6 +22,7 @@ import (
 	"github.com/skyflow-oss/skyflow/domain/vaults"
 	"github.com/skyflow-oss/skyflow/runtime/apierr"
 	"github.com/skyflow-oss/skyflow/runtime/config"
+	"github.com/skyflow-oss/skyflow/runtime/host"
 	"github.com/skyflow-oss/skyflow/runtime/metrics"
 	"github.com/skyflow-oss/skyflow/runtime/request"
 	"github.com/skyflow-oss/skyflow/runtime/sender"
@@ -36,15 +37,19 @@ const (
 // principal is who the automatic rotations are recorded as.
 var principal = request.Principal{ID: "system:keys-rotate-due"}
 
-// Function is the keys-rotate-due operation.
 type Function struct {
-	vaults.Lifecycle // Start connects the backend; Ready and Stop
-	maxEncryptions   int64
-	rotated          *prometheus.CounterVec
-	oldest, use      prometheus.Gauge
+	vaults.Lifecycle
+	maxEncryptions int64
+	rotated        *prometheus.CounterVec
+	oldest, use    prometheus.Gauge
 }
 
-// New is called once per process.
+var (
+	_ host.Starter           = (*Function)(nil)
+	_ host.Stopper           = (*Function)(nil)
+	_ host.ReadinessReporter = (*Function)(nil)
+)
+
 func New() *Function {
 	var err error // a second New (tests) shares the first one's collectors
 	return &Function{

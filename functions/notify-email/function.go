@@ -14,18 +14,23 @@ import (
 
 	"github.com/skyflow-oss/skyflow/domain/notify"
 	"github.com/skyflow-oss/skyflow/runtime/db"
+	"github.com/skyflow-oss/skyflow/runtime/host"
 	"github.com/skyflow-oss/skyflow/runtime/sender"
 )
 
 // Source is where the function's verification tokens come from (domain/identity).
 const Source = notify.EmailSource
 
-// Function is the notify-email function.
 type Function struct {
 	db.Lifecycle[notify.Emailer, *notify.Emailer]
 }
 
-// New is called once per process.
+var (
+	_ host.Starter           = (*Function)(nil)
+	_ host.Stopper           = (*Function)(nil)
+	_ host.ReadinessReporter = (*Function)(nil)
+)
+
 func New() *Function { return &Function{} }
 
 // Handle emails the event's notice to each of its recipients.

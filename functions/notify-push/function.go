@@ -15,15 +15,20 @@ import (
 
 	"github.com/skyflow-oss/skyflow/domain/notify"
 	"github.com/skyflow-oss/skyflow/runtime/db"
+	"github.com/skyflow-oss/skyflow/runtime/host"
 	"github.com/skyflow-oss/skyflow/runtime/sender"
 )
 
-// Function is the notify-push function.
 type Function struct {
 	db.Lifecycle[notify.Pusher, *notify.Pusher]
 }
 
-// New is called once per process.
+var (
+	_ host.Starter           = (*Function)(nil)
+	_ host.Stopper           = (*Function)(nil)
+	_ host.ReadinessReporter = (*Function)(nil)
+)
+
 func New() *Function { return &Function{} }
 
 // Handle pushes the event's notice to each recipient's subscriptions.

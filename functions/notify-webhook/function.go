@@ -27,6 +27,7 @@ import (
 	"github.com/skyflow-oss/skyflow/domain/webhooks/delivery"
 	"github.com/skyflow-oss/skyflow/runtime/apierr"
 	"github.com/skyflow-oss/skyflow/runtime/db"
+	"github.com/skyflow-oss/skyflow/runtime/host"
 	"github.com/skyflow-oss/skyflow/runtime/sender"
 )
 
@@ -39,12 +40,16 @@ const (
 	gatewaySource = "/skyflow/functions/gateway"
 )
 
-// Function is the notify-webhook operation.
 type Function struct {
-	db.Lifecycle[delivery.Dispatcher, *delivery.Dispatcher] // Open reads the delivery settings
+	db.Lifecycle[delivery.Dispatcher, *delivery.Dispatcher]
 }
 
-// New is called once per process.
+var (
+	_ host.Starter           = (*Function)(nil)
+	_ host.Stopper           = (*Function)(nil)
+	_ host.ReadinessReporter = (*Function)(nil)
+)
+
 func New() *Function { return &Function{} }
 
 // Start connects and reads the delivery settings (delivery.Dispatcher.Open).

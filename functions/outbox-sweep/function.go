@@ -14,6 +14,7 @@ import (
 
 	"github.com/skyflow-oss/skyflow/runtime/apierr"
 	"github.com/skyflow-oss/skyflow/runtime/config"
+	"github.com/skyflow-oss/skyflow/runtime/host"
 	"github.com/skyflow-oss/skyflow/runtime/outbox"
 	"github.com/skyflow-oss/skyflow/runtime/sender"
 )
@@ -23,13 +24,18 @@ const PingType = "dev.knative.sources.ping"
 
 // Function sweeps the outbox.
 type Function struct {
-	outbox.Lifecycle // Backend: the pool and the Publisher; Stop flushes the outbox
+	outbox.Lifecycle
 	// olderThan leaves the newest events to the relays of the processes
 	// that committed them.
 	olderThan time.Duration
 }
 
-// New is called once per process.
+var (
+	_ host.Starter           = (*Function)(nil)
+	_ host.Stopper           = (*Function)(nil)
+	_ host.ReadinessReporter = (*Function)(nil)
+)
+
 func New() *Function { return &Function{} }
 
 // Start connects (lazily) to the database and the broker.

@@ -13,25 +13,28 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 
 	"github.com/skyflow-oss/skyflow/domain/push"
+	"github.com/skyflow-oss/skyflow/runtime/host"
 	"github.com/skyflow-oss/skyflow/runtime/request"
 )
 
-// Event types and the source of replies.
 const (
 	RequestType = "com.skyflow.push.subscriptions.list"
 	ReplyType   = RequestType + ".response"
 	Source      = "/skyflow/functions/push-list"
 )
 
-// Function is the push-list operation.
 type Function struct {
-	push.Lifecycle // Start reads DATABASE_URL; Ready and Stop
+	push.Lifecycle
 }
 
-// New is called once per process.
+var (
+	_ host.Starter           = (*Function)(nil)
+	_ host.Stopper           = (*Function)(nil)
+	_ host.ReadinessReporter = (*Function)(nil)
+)
+
 func New() *Function { return &Function{} }
 
-// Handle answers one request.
 func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, error) {
 	p, err := request.Accept(ctx, e, RequestType)
 	if err != nil {

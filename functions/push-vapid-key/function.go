@@ -16,22 +16,25 @@ import (
 
 	"github.com/skyflow-oss/skyflow/domain/push"
 	"github.com/skyflow-oss/skyflow/runtime/config"
+	"github.com/skyflow-oss/skyflow/runtime/host"
 	"github.com/skyflow-oss/skyflow/runtime/request"
 )
 
-// Event types and the source of replies.
 const (
 	RequestType = "com.skyflow.push.vapidkey.get"
 	ReplyType   = RequestType + ".response"
 	Source      = "/skyflow/functions/push-vapid-key"
 )
 
-// Function is the push-vapid-key operation.
 type Function struct {
 	publicKey string
 }
 
-// New is called once per process.
+var (
+	_ host.Starter = (*Function)(nil)
+	_ host.Stopper = (*Function)(nil)
+)
+
 func New() *Function { return &Function{} }
 
 // Start reads SKYFLOW_VAPID_PUBLIC_KEY (the private key stays with
@@ -54,7 +57,6 @@ type VAPIDKey struct {
 	PublicKey string `json:"publicKey"`
 }
 
-// Handle answers one request.
 func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, error) {
 	if err := request.AcceptAnonymous(ctx, e, RequestType); err != nil {
 		return nil, err

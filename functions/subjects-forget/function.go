@@ -22,23 +22,27 @@ import (
 	"github.com/skyflow-oss/skyflow/domain/records"
 	"github.com/skyflow-oss/skyflow/domain/vaults"
 	"github.com/skyflow-oss/skyflow/runtime/config"
+	"github.com/skyflow-oss/skyflow/runtime/host"
 	"github.com/skyflow-oss/skyflow/runtime/request"
 )
 
-// Event types and the source of replies and events.
 const (
 	RequestType = "com.skyflow.vault.subject.forget"
 	ReplyType   = RequestType + ".response"
 	Source      = "/skyflow/functions/subjects-forget"
 )
 
-// Function is the subjects-forget operation.
 type Function struct {
-	vaults.Lifecycle // Start connects the backend; Ready and Stop
-	shredFor         time.Duration
+	vaults.Lifecycle
+	shredFor time.Duration
 }
 
-// New is called once per process.
+var (
+	_ host.Starter           = (*Function)(nil)
+	_ host.Stopper           = (*Function)(nil)
+	_ host.ReadinessReporter = (*Function)(nil)
+)
+
 func New() *Function { return &Function{} }
 
 // Start connects and reads SKYFLOW_FORGET_SHRED_BUDGET: how long a forget
@@ -53,7 +57,6 @@ func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
 	return f.Lifecycle.Start(ctx, cfg)
 }
 
-// Handle answers one request.
 func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, error) {
 	p, err := request.Accept(ctx, e, RequestType)
 	if err != nil {

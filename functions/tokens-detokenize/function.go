@@ -10,25 +10,28 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/skyflow-oss/skyflow/domain/records"
 	"github.com/skyflow-oss/skyflow/domain/vaults"
+	"github.com/skyflow-oss/skyflow/runtime/host"
 	"github.com/skyflow-oss/skyflow/runtime/request"
 )
 
-// Event types and the source of replies and events.
 const (
 	RequestType = "com.skyflow.vault.tokens.detokenize"
 	ReplyType   = RequestType + ".response"
 	Source      = "/skyflow/functions/tokens-detokenize"
 )
 
-// Function is the tokens-detokenize operation.
 type Function struct {
-	vaults.Lifecycle // Start connects the backend; Ready and Stop
+	vaults.Lifecycle
 }
 
-// New is called once per process.
+var (
+	_ host.Starter           = (*Function)(nil)
+	_ host.Stopper           = (*Function)(nil)
+	_ host.ReadinessReporter = (*Function)(nil)
+)
+
 func New() *Function { return &Function{} }
 
-// Handle answers one request.
 func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, error) {
 	p, err := request.Accept(ctx, e, RequestType)
 	if err != nil {

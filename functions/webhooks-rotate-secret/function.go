@@ -14,23 +14,27 @@ import (
 
 	"github.com/skyflow-oss/skyflow/domain/webhooks"
 	"github.com/skyflow-oss/skyflow/runtime/config"
+	"github.com/skyflow-oss/skyflow/runtime/host"
 	"github.com/skyflow-oss/skyflow/runtime/request"
 )
 
-// Event types and the source of replies and events.
 const (
 	RequestType = "com.skyflow.webhook.secret.rotate"
 	ReplyType   = RequestType + ".response"
 	Source      = "/skyflow/functions/webhooks-rotate-secret"
 )
 
-// Function is the webhooks-rotate-secret operation.
 type Function struct {
-	webhooks.Lifecycle // Start connects the backend; Ready and Stop
-	overlap            time.Duration
+	webhooks.Lifecycle
+	overlap time.Duration
 }
 
-// New is called once per process.
+var (
+	_ host.Starter           = (*Function)(nil)
+	_ host.Stopper           = (*Function)(nil)
+	_ host.ReadinessReporter = (*Function)(nil)
+)
+
 func New() *Function { return &Function{} }
 
 // Start reads SKYFLOW_WEBHOOK_SECRET_OVERLAP (how long the previous secret
@@ -44,7 +48,6 @@ func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
 	return f.Lifecycle.Start(ctx, cfg)
 }
 
-// Handle answers one request.
 func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, error) {
 	p, err := request.Accept(ctx, e, RequestType)
 	if err != nil {

@@ -35,7 +35,10 @@ type Backend[B any] interface {
 // Lifecycle is the start and end of every function that works on a
 // Backend. Embed it, usually as its domain's alias (vaults.Lifecycle is
 // Lifecycle[vaults.Backend, *vaults.Backend]): Start opens the Backend,
-// and the host calls Ready and Stop, which closes it.
+// and the host calls Ready and Stop, which closes it. The host finds
+// these methods by type assertion, so a function asserts them
+// (var _ host.Starter = (*Function)(nil)): a misspelt override would
+// otherwise be skipped without a word.
 type Lifecycle[B any, P Backend[B]] struct {
 	Backend *B
 }
