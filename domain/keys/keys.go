@@ -131,7 +131,8 @@ func (r *Keyring) Open(ctx context.Context, id string, w Stored) (*crypto.Keys, 
 	return keys, nil
 }
 
-// ErrNoKeyset: the vault has no keyset row, so it does not exist (any more).
+// ErrNoKeyset is Lock's answer for a vault without a keyset row: it does
+// not exist (any more).
 var ErrNoKeyset = errors.New("keys: the vault has no keyset")
 
 // Lock reads and opens vault u's (id's) stored keys under a row lock in tx,
